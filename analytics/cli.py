@@ -1,0 +1,3 @@
+from flask.cli import AppGroup
+
+analytics_cli = AppGroup("analytics", help="Engagement analytics.")

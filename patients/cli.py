@@ -1,0 +1,3 @@
+from flask.cli import AppGroup
+
+patients_cli = AppGroup("patients", help="Patient profiles.")

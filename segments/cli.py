@@ -1,0 +1,3 @@
+from flask.cli import AppGroup
+
+segments_cli = AppGroup("segments", help="Segments.")

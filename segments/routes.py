@@ -1,0 +1,3 @@
+from flask import Blueprint
+
+bp = Blueprint("segments", __name__, url_prefix="/segments")
