@@ -2,9 +2,11 @@
 
 
 def init_app(app) -> None:
+    from auth import permissions
     from auth.cli import users_cli
     from auth.routes import bp, login_manager
 
     login_manager.init_app(app)
+    permissions.init_app(app)
     app.register_blueprint(bp)
     app.cli.add_command(users_cli)
