@@ -12,7 +12,7 @@ import demo
 import patients
 import segments
 from core import cli as core_cli
-from core import config, crypto, db, errors, migrate, security, web
+from core import config, crypto, db, errors, migrate, scheduler, security, web
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -30,6 +30,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     security.init_app(app)
     web.init_app(app)
     core_cli.init_app(app)
+    scheduler.init_app(app)
     for package in (auth, cdp, patients, segments, campaigns, analytics, demo):
         package.init_app(app)
     return app
