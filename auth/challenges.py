@@ -20,7 +20,8 @@ AUTHENTICATE = "authenticate"
 
 
 def issue_challenge(session: Session, purpose: str, user_id: str | None) -> WebAuthnChallenge:
-    """Store a fresh random challenge for one ceremony."""
+    """Store a fresh random challenge for one ceremony (abandoned ones are swept first)."""
+    purge_expired(session)
     row = WebAuthnChallenge(
         id=new_id(),
         purpose=purpose,

@@ -10,9 +10,11 @@ class AuthRefused(SendwellError):
 
     status_code = 400
 
-    def __init__(self, message: str, reason: str):
+    def __init__(self, message: str, reason: str, actor: str = "anonymous", target: str = ""):
         super().__init__(message)
         self.reason = reason
+        self.actor = actor
+        self.target = target
 
 
 class EnrollmentLinkInvalid(SendwellError):

@@ -26,6 +26,11 @@ def allow(endpoint: str, rule: str | frozenset[Role]) -> None:
     ROUTE_PERMISSIONS[endpoint] = rule
 
 
+def undeclared_endpoints(app: Flask) -> list[str]:
+    """Endpoints of `app` that have no entry in the permission table."""
+    return sorted({r.endpoint for r in app.url_map.iter_rules()} - ROUTE_PERMISSIONS.keys())
+
+
 def check_permission():
     endpoint = request.endpoint
     if endpoint is None:

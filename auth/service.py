@@ -12,6 +12,7 @@ import secrets
 from datetime import timedelta
 
 from email_validator import EmailNotValidError, validate_email
+from flask import Flask
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
@@ -19,7 +20,7 @@ from auth.errors import EnrollmentLinkInvalid
 from auth.models import EnrollmentLink, Role, User
 from core import audit
 from core.clock import utcnow
-from core.db import new_id
+from core.db import new_id, new_session
 from core.errors import SendwellError
 
 LINK_TTL = timedelta(hours=24)
@@ -100,3 +101,19 @@ def mark_link_used(session: Session, link: EnrollmentLink) -> None:
     if spent != 1:
         raise EnrollmentLinkInvalid()
     session.refresh(link)
+
+
+def enrollment_link_for(app: Flask, email: str, role: Role) -> str:
+    """Create (or reuse) a user and return a fresh one-time link, in its own transaction.
+
+    The unit of work for command-line callers (`flask users …`, `flask demo`).
+    """
+    with app.app_context(), new_session() as session:
+        user = ensure_user(session, email, role)
+        link = issue_enrollment_link(session, user, app.config["BASE_URL"])
+        session.commit()
+    return link
+
+
+def admin_enrollment_link(app: Flask, email: str) -> str:
+    return enrollment_link_for(app, email, Role.ADMIN)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import logging
 import os
 import socket
 import ssl
@@ -140,6 +141,8 @@ class DevSmtpServer:
         self.port: int | None = None
 
     def start(self) -> DevSmtpServer:
+        # aiosmtpd logs envelope addresses at INFO: keep recipients out of the logs
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         sock = _listen(self.host, self._requested_port)
         self.port = sock.getsockname()[1]
         self._controller = _BoundController(

@@ -1,0 +1,190 @@
+"""Segment service: owns live counts of rules, saved segments and their membership.
+
+Counts decrypt the facet snapshot once into a pandas frame (`patients.facets.facet_frame`)
+and evaluate the rule vectorised; membership is stored as internal patient ids only, with
+an entry/exit history. Functions take a `Session` and never commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import partial
+
+import pandas as pd
+from flask import current_app
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from core.clock import as_of_instant, utcnow
+from core.db import new_id
+from core.errors import NotFound
+from patients.events import events_frame
+from patients.facets import facet_frame
+from segments.evaluate import evaluate, reachable_mask
+from segments.models import Segment, SegmentChange, SegmentMember
+from segments.nodes import Node, segment_names, to_json
+from segments.rules import RuleError, parse_rule
+from segments.signals import membership_changed
+
+MAX_NAME = 120
+
+
+@dataclass(frozen=True)
+class Population:
+    """Every patient's facets and events, decrypted once for a batch of evaluations."""
+
+    facets: pd.DataFrame
+    events: pd.DataFrame
+    cache: dict = field(default_factory=dict)
+
+    def members(self, session: Session, rule: dict | Node, instant: datetime) -> pd.Series:
+        resolve = partial(_referenced_rule, session)
+        return evaluate(rule, self.facets, self.events, instant, resolve, tz=_org_tz(),
+                        cache=self.cache)
+
+    def counts(self, session: Session, rule: dict | Node, instant: datetime) -> dict:
+        mask = self.members(session, rule, instant)
+        reachable = mask & reachable_mask(self.facets)
+        return {"count": int(mask.sum()), "reachable": int(reachable.sum())}
+
+
+def load_population(session: Session) -> Population:
+    return Population(facet_frame(session), events_frame(session))
+
+
+def resolve_as_of(as_of: str | date | datetime | None) -> datetime:
+    """An as-of date (end of that day, organisation time) or instant; None means now."""
+    if isinstance(as_of, datetime):
+        if as_of.tzinfo is None:
+            raise ValueError("as_of must be a timezone-aware instant")
+        return as_of
+    return as_of_instant(as_of, _org_tz()) if as_of is not None else utcnow()
+
+
+def _org_tz() -> str:
+    return current_app.config["ORG_TIMEZONE"]
+
+
+def count_rule(session: Session, rule: dict, as_of=None) -> dict:
+    """`{"count": N, "reachable": N}` for a rule (reachable: may get care reminders)."""
+    node = parse_rule(rule)
+    return load_population(session).counts(session, node, resolve_as_of(as_of))
+
+
+def segment_counts(session: Session, segments: list[Segment], as_of=None) -> dict[str, dict]:
+    """Live counts of several saved segments, decrypting the population once."""
+    if not segments:
+        return {}
+    population, instant = load_population(session), resolve_as_of(as_of)
+    return {s.id: population.counts(session, s.rule, instant) for s in segments}
+
+
+def list_segments(session: Session) -> list[Segment]:
+    return list(session.scalars(select(Segment).order_by(Segment.name)))
+
+
+def get_segment(session: Session, name: str) -> Segment:
+    """The segment called `name` (raises `NotFound`)."""
+    segment = session.scalar(select(Segment).where(Segment.name == name))
+    if segment is None:
+        raise NotFound("no segment with that name")
+    return segment
+
+
+def get_segment_by_id(session: Session, segment_id: str) -> Segment:
+    segment = session.get(Segment, segment_id)
+    if segment is None:
+        raise NotFound("no such segment")
+    return segment
+
+
+def _referenced_rule(session: Session, name: str) -> dict:
+    try:
+        return get_segment(session, name).rule
+    except NotFound:
+        raise RuleError(f"segment {name!r} does not exist") from None
+
+
+def create_segment(session: Session, name: str, rule: dict, description: str = "") -> Segment:
+    """Create or update (by name) a segment with a validated rule."""
+    name = _check_name(name)
+    node = parse_rule(rule)
+    _check_references(session, name, node)
+    segment = session.scalar(select(Segment).where(Segment.name == name))
+    if segment is None:
+        segment = Segment(id=new_id(), name=name)
+        session.add(segment)
+    segment.rule = to_json(node)
+    segment.description = description or ""
+    session.flush()
+    return segment
+
+
+def _check_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > MAX_NAME:
+        raise RuleError(f"a segment name is 1 to {MAX_NAME} characters")
+    return name
+
+
+def _check_references(session: Session, name: str, node: Node, seen: tuple = ()) -> None:
+    """Referenced segments must exist and must not lead back to `name`."""
+    for ref in sorted(segment_names(node)):
+        if ref == name or ref in seen:
+            raise RuleError(f"segment {name!r} would refer to itself through {ref!r}")
+        inner = parse_rule(_referenced_rule(session, ref))
+        _check_references(session, name, inner, seen + (ref,))
+
+
+def member_ids(session: Session, segment: Segment) -> list[str]:
+    """Current members' internal patient ids (sorted)."""
+    query = select(SegmentMember.patient_id).where(SegmentMember.segment_id == segment.id)
+    return sorted(session.scalars(query))
+
+
+def refresh_membership(
+    session: Session, segment: Segment, as_of=None, population: Population | None = None
+) -> tuple[list[str], list[str]]:
+    """Recompute members as of `as_of`; store entries and exits; (entered, exited) ids."""
+    instant = resolve_as_of(as_of)
+    population = population or load_population(session)
+    mask = population.members(session, segment.rule, instant)
+    now = set(mask.index[mask.to_numpy()])
+    before = set(member_ids(session, segment))
+    entered, exited = sorted(now - before), sorted(before - now)
+    _write_changes(session, segment, entered, exited, instant)
+    segment.computed_at = instant
+    session.flush()
+    membership_changed.send(segment, entered=entered, exited=exited, at=instant)
+    return entered, exited
+
+
+def _write_changes(session: Session, segment: Segment, entered: list[str],
+                   exited: list[str], at: datetime) -> None:
+    for start in range(0, len(exited), 500):
+        session.execute(delete(SegmentMember).where(
+            SegmentMember.segment_id == segment.id,
+            SegmentMember.patient_id.in_(exited[start:start + 500]),
+        ))
+    if entered:
+        session.execute(insert(SegmentMember), [
+            {"id": new_id(), "segment_id": segment.id, "patient_id": pid, "entered_at": at}
+            for pid in entered
+        ])
+    changes = [(pid, "entered") for pid in entered] + [(pid, "exited") for pid in exited]
+    if changes:
+        session.execute(insert(SegmentChange), [
+            {"id": new_id(), "segment_id": segment.id, "patient_id": pid, "change": kind,
+             "at": at} for pid, kind in changes
+        ])
+
+
+def change_counts(session: Session, segment: Segment) -> dict[str, int]:
+    """How many entries and exits the segment has recorded."""
+    query = (
+        select(SegmentChange.change, func.count())
+        .where(SegmentChange.segment_id == segment.id)
+        .group_by(SegmentChange.change)
+    )
+    return {"entered": 0, "exited": 0} | {kind: n for kind, n in session.execute(query)}
