@@ -20,6 +20,7 @@ check: $(STAMP)
 	$(BIN)/flask --app app demo --check
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

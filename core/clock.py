@@ -8,7 +8,8 @@ in the organisation's time zone.
 from __future__ import annotations
 
 import time
-from datetime import UTC, date, datetime, time as dtime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
 from flask import current_app

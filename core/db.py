@@ -7,11 +7,11 @@ job): services receive a `Session` and never commit on their own account.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from flask import Flask, current_app, g
-from sqlalchemy import DateTime, LargeBinary, MetaData, String, create_engine, event
+from sqlalchemy import BigInteger, DateTime, LargeBinary, MetaData, String, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -30,22 +30,39 @@ class Base(DeclarativeBase):
 
 
 class UTCDateTime(TypeDecorator):
-    """Timezone-aware UTC datetimes on every engine (SQLite stores naive values)."""
+    """Timezone-aware UTC datetimes on every engine.
+
+    SQLite has no datetime type; there the value is stored as integer microseconds since
+    the epoch, which sorts and compares like the instant and writes no date text into the
+    database file (a plaintext date would be indistinguishable from a birth date).
+    """
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(DateTime(timezone=True))
 
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC).replace(tzinfo=None) if dialect.name == "sqlite" else value
+        if dialect.name == "sqlite":
+            return (value - EPOCH) // timedelta(microseconds=1)
+        return value
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
+        if dialect.name == "sqlite":
+            return EPOCH + timedelta(microseconds=value)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def new_id() -> str:

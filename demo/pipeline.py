@@ -73,12 +73,13 @@ def create_segments(app: Flask) -> dict[str, int]:
     counts: dict[str, int] = {}
     as_of = as_of_instant(DEMO_AS_OF, app.config["ORG_TIMEZONE"])
     with app.app_context(), new_session() as session:
+        population = segments_service.load_population(session)
         for path in sorted(SEGMENT_EXAMPLES.glob("*.json")):
             spec = json.loads(path.read_text())
             segment = segments_service.create_segment(
                 session, spec["name"], spec["rule"], spec.get("description", "")
             )
-            segments_service.refresh_membership(session, segment, as_of)
+            segments_service.refresh_membership(session, segment, as_of, population)
             counts[segment.name] = len(segments_service.member_ids(session, segment))
         session.commit()
     return counts

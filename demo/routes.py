@@ -5,6 +5,7 @@ from __future__ import annotations
 from email import message_from_bytes, policy
 
 from flask import Blueprint, abort, current_app, render_template
+from flask_login import current_user
 from sqlalchemy import select
 
 from auth.models import Role
@@ -13,7 +14,6 @@ from core.audit import record
 from core.crypto import key_ring
 from core.db import get_session
 from core.models import CaughtMessage
-from flask_login import current_user
 
 bp = Blueprint("demo", __name__, url_prefix="/dev")
 ADMINS = frozenset({Role.ADMIN})

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-03 17:04:44.571460
+Create Date: 2026-12-03 17:25:02.787881
 """
 
 from alembic import op
