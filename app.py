@@ -12,7 +12,7 @@ import demo
 import patients
 import segments
 from core import cli as core_cli
-from core import config, crypto, db, errors, migrate, scheduler, security, web
+from core import config, crypto, db, errors, health, migrate, scheduler, security, web
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -31,6 +31,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     web.init_app(app)
     core_cli.init_app(app)
     scheduler.init_app(app)
+    health.init_app(app)
     for package in (auth, cdp, patients, segments, campaigns, analytics, demo):
         package.init_app(app)
     return app

@@ -18,6 +18,8 @@ ALL_STAFF = frozenset(Role)
 # endpoint -> PUBLIC, SIGNED_IN, or the set of roles allowed
 ROUTE_PERMISSIONS: dict[str, str | frozenset[Role]] = {
     "static": PUBLIC,
+    "health.live": PUBLIC,
+    "health.ready": PUBLIC,
 }
 
 

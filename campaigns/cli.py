@@ -1,12 +1,14 @@
-"""Commands: `flask workflows list|launch` and `flask sender run-once`."""
+"""Commands: `flask workflows list|launch`, `flask sender` and `flask sender run-once`."""
 
 from __future__ import annotations
 
 import json
+import logging
+import time
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from campaigns import service
 from campaigns.sending import send_due
@@ -16,7 +18,35 @@ from core.errors import SendwellError
 from core.mail_transport import SmtpTransport
 
 workflows_cli = AppGroup("workflows", help="Drip workflows.")
-sender_cli = AppGroup("sender", help="Sending the outbox.")
+log = logging.getLogger(__name__)
+
+
+@click.group("sender", cls=AppGroup, invoke_without_command=True)
+@click.option("--interval", type=click.IntRange(1), default=30, show_default=True,
+              help="Seconds between two passes over the outbox.")
+@click.pass_context
+@with_appcontext
+def sender_cli(ctx: click.Context, interval: int) -> None:
+    """Send due outbox messages every INTERVAL seconds until stopped (or a subcommand)."""
+    if ctx.invoked_subcommand is None:
+        _sender_loop(interval)
+
+
+def _sender_loop(interval: int) -> None:
+    config = current_app.config
+    click.echo(f"sender: sending due messages every {interval}s; Ctrl-C to stop", err=True)
+    try:
+        while True:
+            try:
+                counts = send_due(new_session, utcnow(), SmtpTransport.from_config(config),
+                                  config["BASE_URL"])
+                if any(counts.values()):
+                    click.echo(json.dumps(counts), err=True)
+            except SendwellError as exc:  # relay refused or unreachable: retried next tick
+                log.error("sender: %s", exc)
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        click.echo("sender: stopped", err=True)
 
 
 @workflows_cli.command("list")
@@ -63,3 +93,4 @@ def run_once_command(as_json: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(counts) if as_json else
                ", ".join(f"{k} {v}" for k, v in counts.items()))
+

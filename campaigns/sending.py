@@ -95,9 +95,10 @@ def send_due(
     if claimed:
         counts.update(_send_claimed(session_factory, claimed, now, transport, base_url))
     result = {key: counts.get(key, 0) for key in COUNT_KEYS}
-    with session_factory() as session:
-        audit.record(session, "sender", "outbox.send", "", **result)
-        session.commit()
+    if any(result.values()):  # an idle scheduler tick is not an event worth auditing
+        with session_factory() as session:
+            audit.record(session, "sender", "outbox.send", "", **result)
+            session.commit()
     return result
 
 

@@ -109,3 +109,22 @@ def test_detail_shows_steps(app, session):
     assert status == 200
     assert "A quick reminder" in html and "Patients enrolled" in html
     assert get_as(app, session, "/campaigns/nope", Role.ADMIN)[0] == 404
+
+
+def test_sender_without_subcommand_loops_until_interrupted(runner, monkeypatch):
+    passes = []
+
+    def fake_send_due(*_args, **_kwargs):
+        passes.append(1)
+        return {"sent": 0}
+
+    def stop_after_two(_seconds):
+        if len(passes) >= 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("campaigns.cli.send_due", fake_send_due)
+    monkeypatch.setattr("campaigns.cli.time.sleep", stop_after_two)
+    result = runner.invoke(args=["sender", "--interval", "1"])
+    assert result.exit_code == 0, result.output
+    assert len(passes) == 2
+    assert "sender: stopped" in result.stderr
