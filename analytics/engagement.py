@@ -110,6 +110,10 @@ def record_click(session: Session, link: TrackedLink, ua_class: str, at: datetim
     session.flush()
 
 
+def already_unsubscribed(session: Session, message: OutboxMessage) -> bool:
+    return _has_event(session, message.id, "unsubscribe", None)
+
+
 def unsubscribe(session: Session, message: OutboxMessage, at: datetime) -> bool:
     """Suppress the recipient's address (idempotent); True the first time for this message."""
     email = load_profile(session, message.patient_id).get("email")

@@ -64,10 +64,12 @@ def click(token: str):
 @bp.get("/u/<path:token>", merge_slashes=False)
 def unsubscribe_page(token: str):
     """Confirmation page only (GET/HEAD): link scanners must not unsubscribe anyone."""
-    message = engagement.message_for_unsubscribe(get_session(), token)
+    session = get_session()
+    message = engagement.message_for_unsubscribe(session, token)
     if message is None:
         return _not_found()
-    return render_template("analytics/unsubscribe.html", token=token, done=False)
+    done = engagement.already_unsubscribed(session, message)
+    return render_template("analytics/unsubscribe.html", token=token, done=done)
 
 
 @bp.post("/u/<path:token>", merge_slashes=False)

@@ -100,11 +100,17 @@ def render_message(
     return rendered
 
 
+BODY_START = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+
+
 def _html_body(template: Template, values: dict, header_values: dict, unsub: str) -> str:
     html = render_part(template.html, values, html=True)
     if template.preheader:
         pre = render_part(template.preheader, header_values, html=True)
-        html = f'<div style="display:none;max-height:0;overflow:hidden">{pre}</div>' + html
+        hidden = f'<div style="display:none;max-height:0;overflow:hidden">{pre}</div>'
+        # right after <body>, so the document still starts with its doctype
+        with_pre = BODY_START.sub(lambda m: m.group(0) + hidden, html, count=1)
+        html = with_pre if with_pre != html else hidden + html
     if "unsubscribe_url" not in check_part(template.html, "html").fields:
         footer = f'<p style="font-size:12px"><a href="{unsub}">Unsubscribe</a></p>'
         html = links.BODY_END.sub(lambda m: footer + m.group(0), html, count=1)

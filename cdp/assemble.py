@@ -1,8 +1,9 @@
 """One import session's records, joined by CDP patient id across every source.
 
-Synthea gives the base profile and the clinical records; flat files and `identify` calls
-overlay their non-empty fields. A second row for the same patient in contact sources is a
-duplicate and is merged into the first (first non-empty value wins; an opt-out wins).
+Synthea folders and FHIR exports give the base profile and the clinical records; flat
+files and `identify` calls overlay their non-empty fields. A second row for the same
+patient in contact sources is a duplicate and is merged into the first (first non-empty
+value wins; an opt-out wins).
 Patients without a CDP id (flat files with only an email) are keyed by their email.
 """
 
@@ -11,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
+from cdp.fhir import FhirExport
+from cdp.flat import FlatTable
 from cdp.mapping import SUPPRESSING_STATUSES, column_targets, map_row
 from cdp.report import Report
-from cdp.synthea import read_clinical, read_patients
+from cdp.synthea import ignored_columns, read_clinical, read_patients
 
 
 @dataclass
@@ -52,11 +53,21 @@ def overlay(base: dict, incoming: dict, duplicate: bool = False) -> dict:
 def add_synthea(batch: Batch, folder: Path, report: Report) -> None:
     patients = read_patients(folder)
     clinical = read_clinical(folder)
+    report.ignore(ignored_columns(folder))
     for row in patients.to_dict("records"):
         key = row["cdp_id"].strip()
         record = batch.records.setdefault(key, Incoming())
         record.profile = overlay(record.profile, row)
         record.clinical = {kind: by_patient.get(key, []) for kind, by_patient in clinical.items()}
+
+
+def conflicting_fields(base: dict, incoming: dict) -> list[str]:
+    """Fields two rows of one patient both fill, with different values (never the values)."""
+    return sorted(
+        key for key, value in incoming.items()
+        if key != "traits" and value not in ("", None)
+        and base.get(key) not in ("", None) and base[key] != value
+    )
 
 
 def _key(profile: dict, has_id_column: bool) -> str | None:
@@ -80,23 +91,52 @@ def add_contact(batch: Batch, name: str, row_number: int, profile: dict,
     duplicate = duplicates_merge and record.contact_seen
     if duplicate:
         report.counts["merged"] += 1
+        for field_name in conflicting_fields(record.profile, profile):
+            kept = "the opt-out" if field_name == "email_opt_in" else "the earlier value"
+            report.error(name, row_number, field_name,
+                         f"differs from an earlier row for the same patient; {kept} was kept")
     record.profile = overlay(record.profile, profile, duplicate=duplicate)
     record.contact_seen = record.contact_seen or duplicates_merge
 
 
+def add_fhir(batch: Batch, export: FhirExport) -> None:
+    """Each FHIR patient's profile (with its smoking status) and clinical records."""
+    joined: set[str] = set()
+    for resource_id, profile in export.patients.items():
+        key = profile["cdp_id"]
+        if smoking := export.smoking.get(resource_id):
+            profile["traits"]["smoking_status"] = smoking["status"]
+        record = batch.records.setdefault(key, Incoming())
+        record.profile = overlay(record.profile, profile)
+        clinical = export.clinical.get(resource_id, {})
+        for kind in sorted(export.kinds):
+            records = clinical.get(kind, [])
+            record.clinical[kind] = (record.clinical.get(kind, []) + records
+                                     if key in joined else records)
+        joined.add(key)
+
+
 def add_rows(batch: Batch, name: str, rows: list[dict], targets: dict[str, str],
-             report: Report) -> None:
+             report: Report, date_formats: dict[str, str] | None = None,
+             skip: frozenset[int] = frozenset()) -> None:
     has_id = "cdp_id" in targets.values()
     for number, row in enumerate(rows, start=1):
-        profile, problems = map_row(row, targets)
+        if number in skip:
+            continue
+        profile, problems = map_row(row, targets, date_formats)
         for column, message in problems:
             report.error(name, number, column, message)
         add_contact(batch, name, number, profile, has_id, report)
 
 
-def add_flat(batch: Batch, name: str, frame: pd.DataFrame, targets: dict[str, str],
-             report: Report) -> None:
-    add_rows(batch, name, frame.to_dict("records"), targets, report)
+def add_flat(batch: Batch, name: str, table: FlatTable, targets: dict[str, str],
+             report: Report, date_formats: dict[str, str]) -> None:
+    for row, column, message in table.problems:
+        report.error(name, row, column, message)
+    for row, message in table.malformed.items():
+        report.reject(name, row, "(row)", message)
+    add_rows(batch, name, table.rows, targets, report, date_formats,
+             skip=frozenset(table.malformed))
 
 
 def add_identifies(batch: Batch, name: str, calls: list[tuple[int, dict]],

@@ -1,4 +1,8 @@
-"""The import report (INTERFACES.md) and the error that fails a whole import."""
+"""The import report (INTERFACES.md) and the error that fails a whole import.
+
+Besides the INTERFACES keys the report carries `ignored_columns`: the source columns (or
+FHIR elements) that were dropped at read time because Sendwell never stores them.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,9 @@ COUNTS = ("patients_seen", "inserted", "updated", "unchanged", "merged", "reject
 class ImportFailed(SendwellError):
     """A source that cannot be read at all; the message names the file, never a value."""
 
-    def __init__(self, file: str, message: str, row: int = 0):
+    def __init__(self, file: str, message: str, row: int = 0, field: str = ""):
         super().__init__(f"{file}: {message}")
-        self.file, self.row, self.detail = file, row, message
+        self.file, self.row, self.detail, self.field = file, row, message, field
 
 
 class Report:
@@ -21,6 +25,7 @@ class Report:
     def __init__(self) -> None:
         self.counts = dict.fromkeys(COUNTS, 0)
         self.errors: list[dict] = []
+        self.ignored: dict[str, None] = {}
 
     def error(self, file: str, row: int, field: str, message: str) -> None:
         self.errors.append({"file": file, "row": row, "field": field, "message": message})
@@ -29,11 +34,16 @@ class Report:
         self.counts["rejected"] += 1
         self.error(file, row, field, message)
 
+    def ignore(self, columns) -> None:
+        """Remember columns dropped at read time (first-seen order, no repeats)."""
+        self.ignored.update(dict.fromkeys(columns))
+
     def as_dict(self, status: str) -> dict:
-        return {"status": status, **self.counts, "errors": self.errors}
+        return {"status": status, **self.counts, "errors": self.errors,
+                "ignored_columns": list(self.ignored)}
 
 
 def failed_report(exc: ImportFailed) -> dict:
     report = Report()
-    report.error(exc.file, exc.row, "", exc.detail)
+    report.error(exc.file, exc.row, exc.field, exc.detail)
     return report.as_dict("failed")

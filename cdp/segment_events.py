@@ -32,8 +32,8 @@ def _track(obj: dict, row: int, name: str, report: Report) -> dict | None:
     }
 
 
-def _objects(path: Path):
-    lines = [line for line in read_text(path).splitlines() if line.strip()]
+def _objects(path: Path, encoding: str | None = None):
+    lines = [line for line in read_text(path, encoding).splitlines() if line.strip()]
     for row, line in enumerate(lines, start=1):
         try:
             yield row, json.loads(line)
@@ -41,10 +41,11 @@ def _objects(path: Path):
             yield row, None
 
 
-def read_events(path: Path, report: Report) -> tuple[list[dict], list[tuple[int, dict]]]:
+def read_events(path: Path, report: Report, encoding: str | None = None
+                ) -> tuple[list[dict], list[tuple[int, dict]]]:
     """(track events, [(row, identify traits with `userId`)]) of one NDJSON file."""
     tracks, identifies, errors_before = [], [], len(report.errors)
-    for row, obj in _objects(path):
+    for row, obj in _objects(path, encoding):
         if not isinstance(obj, dict):
             report.error(path.name, row, "", "not a JSON object")
         elif obj.get("type") == "track":

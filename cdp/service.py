@@ -1,5 +1,8 @@
 """CDP import sessions: read every path, join by CDP patient id, write in bulk.
 
+Readers: `cdp.synthea` (Synthea CSV folders), `cdp.fhir` (FHIR R4 Bulk NDJSON),
+`cdp.flat` (CSV/TSV, JSON array, NDJSON profile files) and `cdp.segment_events`.
+
 `import_paths` is all-or-nothing inside the caller's transaction: unreadable sources fail
 the whole session before anything is written, and the caller commits or rolls back. A
 content HMAC of each patient's incoming record makes a re-import report `unchanged`;
@@ -16,7 +19,11 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from cdp import assemble
+from cdp.dates import column_formats
+from cdp.fhir import read_fhir
 from cdp.flat import read_flat
+from cdp.mapping import column_targets, ignored_columns
+from cdp.mapping_file import Mapping, load_mapping
 from cdp.report import ImportFailed, Report, failed_report
 from cdp.segment_events import read_events
 from cdp.sources import classify
@@ -39,25 +46,46 @@ from patients.service import (
 
 
 class UnsupportedFormat(ImportFailed):
-    """A format named on the command line that this version cannot read yet."""
+    """A format named on the command line that this version cannot read."""
 
 
-def read_sources(paths: list[Path], fmt: str, report: Report) -> assemble.Batch:
-    """Every path read and joined into one batch (raises ImportFailed on an unusable one)."""
-    batch = assemble.Batch()
-    for path in map(Path, paths):
-        kind = classify(path, fmt)
+def _add_flat(batch: assemble.Batch, path: Path, mapping: Mapping, encoding: str | None,
+              report: Report) -> None:
+    table = read_flat(path, mapping, encoding)
+    targets = column_targets(table.headers, mapping.columns)
+    report.ignore(ignored_columns(targets))
+    formats = column_formats(table.rows, targets, mapping.formats_for(table.headers),
+                             path.name)
+    assemble.add_flat(batch, path.name, table, targets, report, formats)
+
+
+def _add_events(batch: assemble.Batch, path: Path, encoding: str | None,
+                report: Report) -> None:
+    tracks, identifies = read_events(path, report, encoding)
+    assemble.add_identifies(batch, path.name, identifies, report)
+    batch.events.extend({**event, "file": path.name} for event in tracks)
+
+
+def read_sources(paths: list[Path], fmt: str, report: Report, mapping: Mapping | None = None,
+                 encoding: str | None = None) -> assemble.Batch:
+    """Every path read and joined into one batch (raises ImportFailed on an unusable one).
+
+    Paths are classified first, so a bad path fails before any file is read; all FHIR
+    paths are read together as one export, at the place of the first one."""
+    batch, mapping = assemble.Batch(), mapping or Mapping()
+    kinds = [(Path(path), classify(Path(path), fmt)) for path in paths]
+    fhir_paths = [path for path, kind in kinds if kind == "fhir"]
+    for path, kind in kinds:
         if kind == "synthea":
             assemble.add_synthea(batch, path, report)
         elif kind == "events":
-            tracks, identifies = read_events(path, report)
-            assemble.add_identifies(batch, path.name, identifies, report)
-            batch.events.extend({**event, "file": path.name} for event in tracks)
+            _add_events(batch, path, encoding, report)
         elif kind == "flat":
-            frame, targets = read_flat(path)
-            assemble.add_flat(batch, path.name, frame, targets, report)
-        else:
-            raise UnsupportedFormat(path.name, f"the {kind} format is not supported yet")
+            _add_flat(batch, path, mapping, encoding, report)
+        elif kind == "fhir" and path == fhir_paths[0]:
+            assemble.add_fhir(batch, read_fhir(fhir_paths, report))
+        elif kind != "fhir":
+            raise UnsupportedFormat(path.name, f"the {kind} format is not supported")
     return batch
 
 
@@ -145,12 +173,16 @@ def _as_of_day(as_of: str | date | None) -> date:
 
 
 def import_paths(session: Session, paths: list[Path], fmt: str = "auto",
-                 dry_run: bool = False, as_of: str | date | None = None) -> dict:
-    """Import one session of CDP files; the INTERFACES.md report. Writes nothing on failure
-    or with `dry_run`; never commits (the caller owns the transaction)."""
+                 dry_run: bool = False, as_of: str | date | None = None,
+                 mapping: Path | dict | Mapping | None = None,
+                 encoding: str | None = None) -> dict:
+    """Import one session of CDP files; the INTERFACES.md report (plus `ignored_columns`).
+    Writes nothing on failure or with `dry_run`; never commits (the caller owns the
+    transaction). `mapping` is a mapping file (see `cdp.mapping_file`) for flat files;
+    `encoding` declares the flat and event files' encoding (utf-8, utf-16, cp1252)."""
     report = Report()
     try:
-        batch = read_sources(paths, fmt, report)
+        batch = read_sources(paths, fmt, report, load_mapping(mapping), encoding)
     except ImportFailed as exc:
         return failed_report(exc)
     plan = plan_patients(session, batch, _as_of_day(as_of), report)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cdp.limits import Limits, check_rows, check_size
 from cdp.report import ImportFailed
 
 NEVER_STORED = {
@@ -39,6 +40,9 @@ CLINICAL_FILES = {
                                             "DESCRIPTION": "description"}),
     "procedures": ("procedures.csv", {"START": "start", "STOP": "stop", "CODE": "code",
                                       "DESCRIPTION": "description", "REASONCODE": "reason_code"}),
+    "allergies": ("allergies.csv", {"START": "start", "STOP": "stop", "CODE": "code",
+                                    "DESCRIPTION": "description", "TYPE": "type",
+                                    "CATEGORY": "category"}),
 }
 _NAME_SUFFIX = re.compile(r"\d+$")
 
@@ -47,11 +51,25 @@ def _read(path: Path, wanted: set[str] | None) -> pd.DataFrame:
     def keep(column: str) -> bool:
         return column not in NEVER_STORED and (wanted is None or column in wanted)
 
+    limits = Limits.from_config()
+    check_size(path, limits)
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, usecols=keep,
-                           encoding="utf-8-sig")
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
+                            usecols=keep, encoding="utf-8-sig", nrows=limits.max_rows + 1)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
         raise ImportFailed(path.name, "cannot be read as a Synthea CSV file") from exc
+    check_rows(path.name, len(frame), limits)
+    return frame
+
+
+def ignored_columns(folder: Path) -> list[str]:
+    """The columns of patients.csv that are dropped at read time (never stored)."""
+    try:
+        with (folder / "patients.csv").open(encoding="utf-8-sig") as handle:
+            header = handle.readline().strip().split(",")
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [column for column in header if column in NEVER_STORED]
 
 
 def read_patients(folder: Path) -> pd.DataFrame:

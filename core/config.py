@@ -35,10 +35,13 @@ DEFAULTS: dict[str, object] = {
     "CONVERSION_WINDOW_DAYS": 7,
     "DEV_MAILBOX": False,
     "CLOCK_START": None,  # ISO instant: the app's clock starts there (demo)
+    "CDP_MAX_FILE_BYTES": 2 * 1024**3,
+    "CDP_MAX_ROWS": 5_000_000,
 }
 BOOL_KEYS = {"DEV_MAILBOX"}
 INT_KEYS = {
     "SESSION_IDLE_MINUTES", "SESSION_ABSOLUTE_HOURS", "CONVERSION_WINDOW_DAYS",
+    "CDP_MAX_FILE_BYTES", "CDP_MAX_ROWS",
 }
 
 

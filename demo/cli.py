@@ -11,10 +11,11 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from core.clock import isoz
 from core.dev_smtp import DevSmtpServer
+from core.redact import redact
 from core.scheduler import background_scheduler
 from demo import pipeline
 
@@ -39,8 +40,17 @@ def configure_for_local(app: Flask, port: int, smtp: DevSmtpServer) -> None:
     )
 
 
+class RedactingRequestHandler(WSGIRequestHandler):
+    """The development server's access log, without URL tokens or control characters."""
+
+    def log_request(self, code="-", size="-") -> None:
+        self.log("info", '"%s" %s %s', redact(self.requestline), code, size)
+
+
 def start_web(app: Flask, port: int):
-    server = make_server("localhost", port, app, threaded=True)
+    server = make_server(
+        "localhost", port, app, threaded=True, request_handler=RedactingRequestHandler
+    )
     thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
     thread.start()
     return server
@@ -58,6 +68,8 @@ def demo_command(check: bool, port: int) -> None:
     smtp.start()
     web_port = free_port(port)
     configure_for_local(app, web_port, smtp)
+    # The demo lives at the sample's end: the drip's last step has just gone out.
+    app.config["CLOCK_START"] = isoz(pipeline.DEMO_START + timedelta(days=3, hours=2))
     server = start_web(app, web_port)
     try:
         click.echo("importing the bundled sample and running the drip…", err=True)
@@ -77,7 +89,6 @@ def demo_command(check: bool, port: int) -> None:
 def serve(app: Flask, server, result: pipeline.DemoResult) -> None:
     from auth.service import admin_enrollment_link
 
-    app.config["CLOCK_START"] = isoz(pipeline.DEMO_START + timedelta(days=3, hours=2))
     link = admin_enrollment_link(app, "admin@sendwell.example.org")
     scheduler = background_scheduler(app)
     scheduler.start()

@@ -7,6 +7,7 @@ Every step is idempotent, so running the demo again changes nothing.
 from __future__ import annotations
 
 import json
+import quopri
 import re
 import urllib.error
 import urllib.request
@@ -49,6 +50,7 @@ HUMAN_UA = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0 Safari/537.36"
 )
+PRIVACY_PROXY_UA = "Mozilla/5.0"  # what Apple Mail Privacy Protection's fetcher sends
 
 
 @dataclass
@@ -111,21 +113,38 @@ def send_steps(app: Flask, step_days: list[int]) -> list[dict]:
     return reports
 
 
-def simulate_engagement(app: Flask) -> tuple[int, int]:
-    """Open and click the first caught message as a person would, over real HTTP."""
+def simulate_engagement(app: Flask) -> dict[str, int]:
+    """Readers open and click caught messages over real HTTP, as people (and one privacy
+    proxy) would: a fixed pattern over the messages in the order they arrived, so a second
+    run repeats the same hits and unique counts do not change."""
+    hits = {"opens": 0, "clicks": 0, "machine_opens": 0}
+    for index, raw in enumerate(_caught_raw(app)):
+        pixel, link = _tracking_urls(app, raw)
+        share = index % 10
+        if share < 6 and pixel and _http_status(pixel, HUMAN_UA) == 200:
+            hits["opens"] += 1
+        if share < 3 and link and _http_status(link, HUMAN_UA) == 302:
+            hits["clicks"] += 1
+        if share == 9 and pixel and _http_status(pixel, PRIVACY_PROXY_UA) == 200:
+            hits["machine_opens"] += 1
+    return hits
+
+
+def _caught_raw(app: Flask) -> list[str]:
     with app.app_context(), new_session() as session:
+        ring = key_ring()
         caught = session.scalars(
-            select(CaughtMessage).order_by(CaughtMessage.received_at).limit(1)
-        ).first()
-        if caught is None:
-            return 0, 0
-        raw = key_ring().decrypt(caught.raw, "caught_messages", "raw", caught.id).decode()
+            select(CaughtMessage).order_by(CaughtMessage.received_at, CaughtMessage.id)
+        )
+        return [ring.decrypt(m.raw, "caught_messages", "raw", m.id).decode() for m in caught]
+
+
+def _tracking_urls(app: Flask, raw: str) -> tuple[str | None, str | None]:
+    text = quopri.decodestring(raw.encode()).decode("utf-8", "replace")
     base = re.escape(app.config["BASE_URL"])
-    pixel = re.search(rf"{base}/t/o/[A-Za-z0-9_\-]+\.gif", raw)
-    link = re.search(rf"{base}/t/c/[A-Za-z0-9_\-]+", raw)
-    return _http_status(pixel.group(0) if pixel else None), _http_status(
-        link.group(0) if link else None
-    )
+    pixel = re.search(rf"{base}/t/o/[A-Za-z0-9_\-]+\.gif", text)
+    link = re.search(rf"{base}/t/c/[A-Za-z0-9_\-]+", text)
+    return (pixel.group(0) if pixel else None), (link.group(0) if link else None)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -133,11 +152,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def _http_status(url: str | None) -> int:
-    if url is None:
-        return 0
+def _http_status(url: str, user_agent: str) -> int:
     opener = urllib.request.build_opener(_NoRedirect)
-    request = urllib.request.Request(url, headers={"User-Agent": HUMAN_UA})
+    request = urllib.request.Request(url, headers={"User-Agent": user_agent})
     try:
         with opener.open(request, timeout=10) as response:
             return response.status
@@ -172,6 +189,7 @@ def summary(app: Flask, result: DemoResult) -> dict:
         "smtp_tls": bool(caught) and all(message.tls for message in caught),
         "opens": totals["unique_opens"],
         "clicks": totals["clicks"],
+        "machine_opens": totals.get("machine_opens", 0),
         "import_errors": len(result.import_report["errors"]),
     }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -14,6 +16,18 @@ from patients.export import export_lines
 patients_cli = AppGroup("patients", help="Patient profiles.")
 
 
+def _private_output(out: str | None):
+    """stdout, or a new file readable by its owner only (it holds PHI)."""
+    if out is None:
+        return click.open_file("-", "w", encoding="utf-8")
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror}") from exc
+    os.fchmod(fd, 0o600)  # an existing file keeps no wider mode
+    return os.fdopen(fd, "w", encoding="utf-8")
+
+
 @patients_cli.command("export")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write NDJSON to this file instead of stdout.")
@@ -24,7 +38,7 @@ def export_command(out, as_of) -> None:
     tz = current_app.config["ORG_TIMEZONE"]
     day = local_date(as_of_instant(as_of, tz), tz)
     count = 0
-    with click.open_file(out or "-", "w", encoding="utf-8") as stream:
+    with _private_output(out) as stream:
         for line in export_lines(session, day):
             stream.write(line + "\n")
             count += 1

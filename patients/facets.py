@@ -1,8 +1,9 @@
 """Derived facets: what segments evaluate, computed at import and stored encrypted.
 
 `derive_facets` turns a profile and its clinical records into one JSON-ready dict;
-`facet_frame` decrypts every patient's facets into a pandas frame (one row per patient)
-with the suppression list applied.
+`frame_from_rows` shapes decrypted facets into the frame segments evaluate; `facet_frame`
+serves that frame for every patient from the encrypted columnar snapshot, with the
+suppression list applied.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.crypto import key_ring
 from patients.condition_groups import groups_for_code
 from patients.geo import state_and_code
 from patients.lifecycle import STAGES, day, lifecycle_stage
-from patients.models import Patient, Suppression
+from patients.models import Suppression
+from patients.snapshot import facet_snapshot
 
 RISK_GROUPS = ("obesity", "prediabetes", "hypertension", "diabetes", "chronic_kidney_disease")
 SEX_CODES = {"f": "F", "female": "F", "w": "F", "m": "M", "male": "M", "other": "other"}
@@ -38,7 +39,7 @@ def demographic_facets(profile: dict) -> dict:
     zip_code = (profile.get("zip") or "").strip()
     return {
         "birth_date": profile.get("birth_date") or None,
-        "deceased": bool(profile.get("death_date")),
+        "deceased": bool(profile.get("death_date")) or profile.get("deceased") is True,
         "sex": normalize_sex(profile.get("sex")),
         "state": state, "state_code": code,
         "zip3": zip_code[:3] if len(zip_code) >= 3 and zip_code.strip("0") else None,
@@ -140,13 +141,10 @@ def frame_from_rows(rows: list[tuple[str, dict, bool]]) -> pd.DataFrame:
 
 
 def facet_frame(session: Session) -> pd.DataFrame:
-    """All patients' facets (deceased included), index `patient_id`."""
-    ring = key_ring()
-    blocked = suppressed_indexes(session)
-    rows = [
-        (pid, ring.decrypt_json(blob, "patients", "facets_enc", pid), bidx in blocked)
-        for pid, blob, bidx in session.execute(
-            select(Patient.id, Patient.facets_enc, Patient.email_bidx).order_by(Patient.id)
-        )
-    ]
-    return frame_from_rows(rows)
+    """All patients' facets (deceased included), index `patient_id`.
+
+    Read from the encrypted columnar snapshot (`patients.snapshot`), rebuilt first if any
+    patient changed, and decoded once per generation in this process: never a per-row
+    decrypt per call. The frame is shared by reference — treat its cells as read-only.
+    """
+    return facet_snapshot(session).frame.copy(deep=False)

@@ -27,7 +27,7 @@ PROFILE_KEYS = (
     "marketing_authorized_at", "lifecycle_stage", "traits",
 )
 CLINICAL_KINDS = ("conditions", "encounters", "medications", "careplans",
-                  "immunizations", "procedures")
+                  "immunizations", "procedures", "allergies")
 
 
 def empty_profile() -> dict:

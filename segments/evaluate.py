@@ -15,8 +15,10 @@ from functools import partial
 from typing import assert_never
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
+from segments import columns
 from segments import operators as ops
 from segments.nodes import (
     AllNode,
@@ -156,30 +158,47 @@ def _field_positive(name: str, ctx: Context) -> Callable:
         values = _cached(ctx, name, lambda: _slug_sets(name, ctx))
         return lambda op, v: ops.set_positive(values, op, v)
     if name == "age":
-        ages = _cached(ctx, "age", lambda: ages_on(ctx.facets["birth_date"], ctx.today))
+        ages = _cached(ctx, "age", lambda: ages_on(_dates(ctx, "birth_date"), ctx.today))
         return lambda op, v: ops.number_positive(ages, op, v)
     if name in DATE_COLUMNS:
-        dates = _cached(ctx, name, lambda: ops.to_dates(ctx.facets[DATE_COLUMNS[name]], ctx.tz))
+        dates = _dates(ctx, DATE_COLUMNS[name])
         return lambda op, v: ops.date_positive(dates, op, v, ctx.today)
     if name == "state":
         return lambda op, v: _state_positive(ctx, op, v)
     if name == "reachable":
-        reach = _cached(ctx, name, lambda: reachable_mask(ctx.facets))
+        reach = _static(ctx, ("reachable",), lambda: reachable_mask(ctx.facets))
         return lambda op, v: reach if v else ~reach
-    values = _cached(ctx, name, lambda: ops.text_values(ctx.facets[TEXT_COLUMNS[name]]))
+    values = _text(ctx, TEXT_COLUMNS[name])
     return lambda op, v: ops.text_positive(values, op, v)
 
 
 def _cached(ctx: Context, key: str, build: Callable[[], pd.Series]) -> pd.Series:
+    """Derived data that depends on the as-of day (ages, active conditions)."""
     slot = (key, ctx.today, ctx.tz.key)
     if slot not in ctx.cache:
         ctx.cache[slot] = build()
     return ctx.cache[slot]
 
 
+def _static(ctx: Context, key: tuple, build: Callable):
+    """Derived data that depends only on the frames (kept across as-of days)."""
+    slot = ("static", *key)
+    if slot not in ctx.cache:
+        ctx.cache[slot] = build()
+    return ctx.cache[slot]
+
+
+def _text(ctx: Context, column: str) -> pd.Series:
+    return _static(ctx, ("text", column), lambda: ops.text_values(ctx.facets[column]))
+
+
+def _dates(ctx: Context, column: str) -> pd.Series:
+    """A facet date column as datetime64 (facet dates are calendar dates, no zone)."""
+    return _static(ctx, ("dates", column), lambda: ops.to_dates(ctx.facets[column], ctx.tz))
+
+
 def _state_positive(ctx: Context, op: str, value) -> pd.Series:
-    names = _cached(ctx, "state", lambda: ops.text_values(ctx.facets["state"]))
-    codes = _cached(ctx, "state_code", lambda: ops.text_values(ctx.facets["state_code"]))
+    names, codes = _text(ctx, "state"), _text(ctx, "state_code")
     if op == "is_empty":
         return names.isna() & codes.isna()
     return ops.text_positive(names, op, value) | ops.text_positive(codes, op, value)
@@ -194,38 +213,17 @@ def ages_on(birth_dates: pd.Series, today: date) -> pd.Series:
     return (today.year - born.dt.year - before_birthday.astype(int)).astype("float64")
 
 
-def _slug_sets(name: str, ctx: Context) -> pd.Series:
-    """Per patient, the set of active condition groups (or risk flags), as a long table.
+def _slug_sets(name: str, ctx: Context) -> ops.SlugTable:
+    """Per patient, the condition groups (or risk flags) active on the as-of day.
 
-    Rows: (patient position, slug). `set_positive` turns it back into a mask without
-    building a Python set per patient.
+    A long table of (patient position, slug) rows; `set_positive` turns it into a mask
+    without building a Python set per patient.
     """
-    if name == "risk_flag":
-        pairs = _long(ctx.facets["risk_flags"], lambda f: (f, None, None))
-    else:
-        pairs = _long(ctx.facets["conditions"], lambda c: (c.get("group"), c.get("onset"),
-                                                          c.get("abated")))
-    today = ctx.today.isoformat()
-    active = (pairs["start"].fillna("") <= today) & (
-        pairs["end"].isna() | (pairs["end"].fillna("") >= today)
-    )
-    table = pairs[active & pairs["slug"].notna()]
-    return ops.SlugTable(table["pos"].to_numpy(), ops.text_values(table["slug"]),
+    column = "risk_flags" if name == "risk_flag" else "conditions"
+    table = _static(ctx, ("slugs", name), lambda: columns.slug_table(ctx.facets[column], name))
+    active = columns.active_rows(table, ctx.today)
+    return ops.SlugTable(active["pos"].to_numpy(), ops.text_values(active["slug"]),
                          ctx.facets.index)
-
-
-def _long(column: pd.Series, unpack: Callable) -> pd.DataFrame:
-    """Flatten a column of lists into (pos, slug, start, end) rows; ISO dates as strings."""
-    rows = [
-        (pos, *unpack(item))
-        for pos, items in enumerate(column.to_numpy())
-        if isinstance(items, list | tuple)
-        for item in items
-        if item
-    ]
-    return pd.DataFrame(rows, columns=["pos", "slug", "start", "end"], dtype=object).astype(
-        {"pos": "int64"}
-    )
 
 
 # --- traits and events -----------------------------------------------------------------
@@ -248,21 +246,31 @@ def _eval_event(leaf: EventLeaf, ctx: Context) -> pd.Series:
 
 def event_counts(leaf: EventLeaf, ctx: Context) -> pd.Series:
     """How many matching events each patient had in the leaf's window."""
-    events = ctx.events
-    if events.empty:
-        return pd.Series(0, index=ctx.facets.index, dtype="int64")
-    keep = (events["name"] == leaf.event) & (events["occurred_at"] <= ctx.as_of)
+    size = len(ctx.facets.index)
+    if ctx.events.empty:
+        return pd.Series(np.zeros(size, dtype="int64"), index=ctx.facets.index)
+    cols = _static(ctx, ("events",),
+                   lambda: columns.EventColumns.build(ctx.events, ctx.facets.index))
+    keep = (cols.names == leaf.event).to_numpy() & (cols.positions >= 0)
+    keep &= cols.instants <= pd.Timestamp(ctx.as_of).as_unit("ns").value
     if leaf.within_days is not None:
-        keep &= events["occurred_at"] >= window_start(ctx.today, leaf.within_days, ctx.tz)
-    matched = events[keep]
+        start = window_start(ctx.today, leaf.within_days, ctx.tz)
+        keep &= cols.instants >= start.as_unit("ns").value
+    if leaf.where:
+        keep[keep] = _property_filter(leaf, ctx.events["properties"].to_numpy()[keep], ctx)
+    counts = np.bincount(cols.positions[keep], minlength=size)
+    return pd.Series(counts.astype("int64"), index=ctx.facets.index)
+
+
+def _property_filter(leaf: EventLeaf, properties, ctx: Context) -> np.ndarray:
+    """Which of the (already narrowed) events pass every `where` filter."""
+    mask = np.ones(len(properties), dtype=bool)
     for flt in leaf.where:
-        values = matched["properties"].map(
-            lambda p, key=flt.property: p.get(key) if isinstance(p, dict) else None
-        )
+        values = pd.Series([p.get(flt.property) if isinstance(p, dict) else None
+                            for p in properties], dtype=object)
         positive = partial(ops.any_positive, values, today=ctx.today, tz=ctx.tz)
-        matched = matched[ops.apply_op(flt.op, flt.value, positive).astype(bool)]
-    per_patient = matched.groupby("patient_id").size()
-    return per_patient.reindex(ctx.facets.index, fill_value=0).astype("int64")
+        mask &= ops.apply_op(flt.op, flt.value, positive).astype(bool).to_numpy()
+    return mask
 
 
 def window_start(today: date, days: int, tz: ZoneInfo) -> pd.Timestamp:

@@ -138,8 +138,16 @@ class SlugTable:
 
     def having(self, wanted: list[str]) -> pd.Series:
         mask = np.zeros(len(self.index), dtype=bool)
-        mask[self.positions[self.slugs.isin(wanted).to_numpy()]] = True
+        mask[self.positions[self._rows_with(wanted)]] = True
         return pd.Series(mask, index=self.index)
+
+    def _rows_with(self, wanted: list[str]) -> np.ndarray:
+        """Rows holding one of `wanted`; on categorical slugs, an integer compare."""
+        if not isinstance(self.slugs.dtype, pd.CategoricalDtype):
+            return self.slugs.isin(wanted).to_numpy()
+        categories = self.slugs.cat.categories
+        ids = [categories.get_loc(w) for w in wanted if w in categories]
+        return np.isin(self.slugs.cat.codes.to_numpy(), ids)
 
     def any_slug(self) -> pd.Series:
         mask = np.zeros(len(self.index), dtype=bool)

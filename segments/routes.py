@@ -1,24 +1,39 @@
-"""Segment pages: the list with live counts and a summary of each rule, and one segment.
+"""Segment pages: the list with live counts, one segment, and the visual rule builder.
 
-Counts only — these pages never show patient rows. Every view of live counts is a segment
-run and is audited.
+Counts only — these pages never show patient rows. Every live count (page view or builder
+edit) is a segment run and is audited with its numbers, never its members. Marketers and
+admins build and save segments; every staff role may see counts.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import json
+import re
+from datetime import date
+
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from auth.models import Role
 from auth.permissions import ALL_STAFF, allow
 from core import audit
 from core.db import get_session
-from segments import service
+from core.errors import SendwellError
+from segments import live, service
 from segments.describe import describe_rule
+from segments.rules import RuleError
 
 bp = Blueprint("segments", __name__, url_prefix="/segments")
+EDITORS = frozenset({Role.ADMIN, Role.MARKETER})
+STARTER_RULE = {"all": [{"field": "condition_group", "op": "includes", "value": "hypertension"}]}
+PATH = re.compile(r"^(\$[^\s:]*)")
 
 allow("segments.index", ALL_STAFF)
 allow("segments.detail", ALL_STAFF)
+allow("segments.new", EDITORS)
+allow("segments.create", EDITORS)
+allow("segments.update", EDITORS)
+allow("segments.count_api", ALL_STAFF)
 
 
 @bp.get("/")
@@ -30,7 +45,8 @@ def index():
     audit.record(session, _actor(), "segments.view", "index", segments=len(segments))
     session.commit()
     return render_template(
-        "segments/index.html", segments=segments, counts=counts, summaries=summaries
+        "segments/index.html", segments=segments, counts=counts, summaries=summaries,
+        can_edit=_can_edit(),
     )
 
 
@@ -42,11 +58,106 @@ def detail(segment_id: str):
     stored = len(service.member_ids(session, segment))
     changes = service.change_counts(session, segment)
     audit.record(session, _actor(), "segments.view", segment.id, **counts)
+    form = _form(session, segment.name, segment.description, segment.rule, segment.name)
     session.commit()
     return render_template(
         "segments/detail.html", segment=segment, counts=counts, stored=stored,
-        changes=changes, summary=describe_rule(segment.rule),
+        changes=changes, summary=describe_rule(segment.rule), can_edit=_can_edit(), form=form,
     )
+
+
+@bp.get("/new")
+def new():
+    session = get_session()
+    form = _form(session, "", "", STARTER_RULE)
+    session.commit()
+    return render_template("segments/new.html", form=form)
+
+
+@bp.post("/new")
+def create():
+    return _save(None)
+
+
+@bp.post("/<segment_id>")
+def update(segment_id: str):
+    return _save(service.get_segment_by_id(get_session(), segment_id))
+
+
+def _save(segment):
+    session = get_session()
+    name, description = request.form.get("name", ""), request.form.get("description", "")
+    try:
+        rule = _rule_from_form(request.form.get("rule", ""))
+        saved = service.save_segment(session, name, rule, description, segment)
+    except SendwellError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        form = _form(session, name, description, request.form.get("rule", ""),
+                     segment.name if segment else None)
+        return render_template("segments/new.html", form=form, segment=segment), 400
+    audit.record(session, _actor(), "segments.update" if segment else "segments.create",
+                 saved.id)
+    session.commit()
+    flash("Segment saved.", "ok")
+    return redirect(url_for("segments.detail", segment_id=saved.id))
+
+
+def _rule_from_form(text: str) -> dict:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RuleError(f"$: the rule is not valid JSON (line {exc.lineno})") from None
+
+
+def _form(session, name: str, description: str, rule, current: str | None = None) -> dict:
+    """What the builder template needs: fields, the rule, its summary, the pickers."""
+    text = rule if isinstance(rule, str) else json.dumps(rule, indent=2)
+    try:
+        summary = describe_rule(json.loads(text))
+    except (RuleError, json.JSONDecodeError):
+        summary = ""
+    return {"name": name, "description": description, "rule_json": text, "summary": summary,
+            "options": live.builder_options(session, exclude=current)}
+
+
+@bp.post("/api/count")
+def count_api():
+    """Live count of a rule being edited: `{"rule": {...}, "as_of": "YYYY-MM-DD"?}`."""
+    session = get_session()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("rule"), dict):
+        return jsonify(error='send a JSON object {"rule": {...}}', path="$"), 400
+    try:
+        result = live.live_count(session, body["rule"], _as_of(body.get("as_of")))
+    except RuleError as exc:
+        return jsonify(error=str(exc), path=_path(str(exc))), 400
+    audit.record(session, _actor(), "segments.count", "builder", count=result["count"],
+                 reachable=result["reachable"])
+    session.commit()
+    return jsonify(live.masked(result))
+
+
+def _as_of(value):
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else _bad()
+    except ValueError:
+        return _bad()
+
+
+def _bad():
+    raise RuleError("as_of: must be an ISO date (YYYY-MM-DD)")
+
+
+def _path(message: str) -> str | None:
+    found = PATH.match(message)
+    return found.group(1) if found else None
+
+
+def _can_edit() -> bool:
+    return current_user.is_authenticated and Role(current_user.role) in EDITORS
 
 
 def _actor() -> str:

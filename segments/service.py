@@ -1,12 +1,14 @@
 """Segment service: owns live counts of rules, saved segments and their membership.
 
-Counts decrypt the facet snapshot once into a pandas frame (`patients.facets.facet_frame`)
+Counts read the encrypted facet snapshot (`patients.snapshot`), decoded once per data
+version into a process-local `Population` whose derived columns are kept between counts,
 and evaluate the rule vectorised; membership is stored as internal patient ids only, with
 an entry/exit history. Functions take a `Session` and never commit.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
@@ -20,7 +22,8 @@ from core.clock import as_of_instant, utcnow
 from core.db import new_id
 from core.errors import NotFound
 from patients.events import events_frame
-from patients.facets import facet_frame
+from patients.snapshot import events_version, facet_snapshot
+from segments.columns import seed_from_snapshot
 from segments.evaluate import evaluate, reachable_mask
 from segments.models import Segment, SegmentChange, SegmentMember
 from segments.nodes import Node, segment_names, to_json
@@ -28,6 +31,11 @@ from segments.rules import RuleError, parse_rule
 from segments.signals import membership_changed
 
 MAX_NAME = 120
+MAX_CACHE_ENTRIES = 256
+
+
+class DuplicateName(RuleError):
+    """Another segment already has this name."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,9 @@ class Population:
     cache: dict = field(default_factory=dict)
 
     def members(self, session: Session, rule: dict | Node, instant: datetime) -> pd.Series:
+        if len(self.cache) > MAX_CACHE_ENTRIES:  # per-day entries pile up in a long process
+            for key in [k for k in self.cache if k[0] != "static"]:
+                self.cache.pop(key, None)
         resolve = partial(_referenced_rule, session)
         return evaluate(rule, self.facets, self.events, instant, resolve, tz=_org_tz(),
                         cache=self.cache)
@@ -49,8 +60,23 @@ class Population:
         return {"count": int(mask.sum()), "reachable": int(reachable.sum())}
 
 
+_populations: dict[tuple[str, str], Population] = {}
+_populations_lock = threading.Lock()
+
+
 def load_population(session: Session) -> Population:
-    return Population(facet_frame(session), events_frame(session))
+    """Every patient's facets and events, shared by the counts of this process until the
+    data version (facets, suppressions, events) stored in the database moves."""
+    snapshot = facet_snapshot(session)
+    key = (snapshot.key, events_version(session))
+    with _populations_lock:
+        population = _populations.get(key)
+        if population is None:
+            population = Population(snapshot.frame, events_frame(session),
+                                    seed_from_snapshot(snapshot))
+            _populations.clear()
+            _populations[key] = population
+        return population
 
 
 def resolve_as_of(as_of: str | date | datetime | None) -> datetime:
@@ -117,6 +143,22 @@ def create_segment(session: Session, name: str, rule: dict, description: str = "
         session.add(segment)
     segment.rule = to_json(node)
     segment.description = description or ""
+    session.flush()
+    return segment
+
+
+def save_segment(session: Session, name: str, rule: dict, description: str = "",
+                 segment: Segment | None = None) -> Segment:
+    """Create a new segment (refusing a taken name) or update `segment` (may rename)."""
+    name = _check_name(name)
+    taken = session.scalar(select(Segment).where(Segment.name == name))
+    if taken is not None and taken is not segment:
+        raise DuplicateName("another segment already has that name")
+    if segment is None:
+        return create_segment(session, name, rule, description)
+    node = parse_rule(rule)
+    _check_references(session, name, node)
+    segment.name, segment.rule, segment.description = name, to_json(node), description or ""
     session.flush()
     return segment
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-03 17:25:02.787881
+Create Date: 2026-12-03 17:35:21.471208
 """
 
 from alembic import op
@@ -48,12 +48,50 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_email_templates')),
     sa.UniqueConstraint('name', name=op.f('uq_email_templates_name'))
     )
+    op.create_table('facet_blocks',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('block_no', sa.Integer(), nullable=False),
+    sa.Column('generation', sa.String(length=32), nullable=False),
+    sa.Column('data_enc', sa.LargeBinary(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_facet_blocks'))
+    )
+    with op.batch_alter_table('facet_blocks', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_facet_blocks_generation'), ['generation'], unique=False)
+
+    op.create_table('facet_state',
+    sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('facets_token', sa.String(length=32), nullable=False),
+    sa.Column('events_token', sa.String(length=32), nullable=False),
+    sa.Column('suppressions_token', sa.String(length=32), nullable=False),
+    sa.Column('generation', sa.String(length=32), nullable=True),
+    sa.Column('built_from', sa.String(length=32), nullable=True),
+    sa.Column('block_count', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_facet_state'))
+    )
+    op.create_table('key_rotations',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('data_from', sa.Integer(), nullable=False),
+    sa.Column('data_to', sa.Integer(), nullable=False),
+    sa.Column('index_from', sa.Integer(), nullable=False),
+    sa.Column('index_to', sa.Integer(), nullable=False),
+    sa.Column('pass_number', sa.Integer(), nullable=False),
+    sa.Column('table_name', sa.String(length=64), nullable=False),
+    sa.Column('last_id', sa.String(length=64), nullable=False),
+    sa.Column('rows_changed', sa.Integer(), nullable=False),
+    sa.Column('changed_this_pass', sa.Integer(), nullable=False),
+    sa.Column('started_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_key_rotations'))
+    )
     op.create_table('key_versions',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('purpose', sa.String(length=16), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('wrapped_key', sa.LargeBinary(), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('retired_at', core.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_key_versions')),
     sa.UniqueConstraint('purpose', 'version', name=op.f('uq_key_versions_purpose'))
     )
@@ -320,6 +358,12 @@ def downgrade() -> None:
 
     op.drop_table('patients')
     op.drop_table('key_versions')
+    op.drop_table('key_rotations')
+    op.drop_table('facet_state')
+    with op.batch_alter_table('facet_blocks', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_facet_blocks_generation'))
+
+    op.drop_table('facet_blocks')
     op.drop_table('email_templates')
     op.drop_table('caught_messages')
     op.drop_table('audit_events')

@@ -10,10 +10,15 @@
       return;
     }
     var figure = JSON.parse(source.textContent);
+    // Only the PNG export: nothing that could send the data anywhere (no cloud sharing,
+    // no "edit in Chart Studio"), and few tab stops for keyboard users.
     window.Plotly.newPlot(holder, figure.data, figure.layout, {
       responsive: true,
       displaylogo: false,
-      modeBarButtonsToRemove: ["sendDataToCloud"],
+      showSendToCloud: false,
+      showEditInChartStudio: false,
+      modeBarButtons: [["toImage"]],
+      toImageButtonOptions: { format: "png", filename: "sendwell-engagement" },
     });
   }
 

@@ -61,6 +61,9 @@ def test_one_click_post_without_cookie_or_csrf_unsubscribes_once(session, no_coo
     assert _unsubscribes(session) == 1
     actions = session.scalars(select(AuditEvent.action)).all()
     assert actions.count("consent.unsubscribe") == 1
+    again = no_cookie_client.get(url)
+    assert b"You are unsubscribed" in again.data
+    assert b"<form" not in again.data
 
 
 VARIANTS = CASE["variants_each_on_a_fresh_subscribed_token"][:3]

@@ -91,3 +91,16 @@ def test_preview_without_tracking_keeps_links():
     rendered = render_message(tmpl, {"first_name": "A"}, BASE, "Org", tracking=False)
     assert 'href="https://portal.example.org/"' in rendered.html
     assert rendered.open_token is None and rendered.links == []
+
+
+def test_preheader_goes_inside_body_after_the_doctype():
+    from campaigns.rendering import TemplateParts, render_message
+
+    template = TemplateParts(
+        "Hello", "<!doctype html><html><body class='x'><p>Hi</p></body></html>", "Hi",
+        "Book in two minutes",
+    )
+    rendered = render_message(template, {"first_name": "A"}, "http://localhost:5000",
+                              "Clinic", tracking=False)
+    assert rendered.html.startswith("<!doctype html><html><body class='x'><div")
+    assert "Book in two minutes</div><p>Hi</p>" in rendered.html

@@ -164,7 +164,8 @@ def test_dry_run_counts_but_writes_nothing(session):
     assert session.scalar(select(func.count()).select_from(Patient)) == 0
 
 
-def test_fhir_format_is_refused_clearly(session):
+def test_fhir_format_on_a_synthea_folder_fails_clearly(session):
     report = run(session, [SYNTHEA], fmt="fhir")
     assert report["status"] == "failed"
-    assert "not supported yet" in report["errors"][0]["message"]
+    assert "no <ResourceType>.ndjson files" in report["errors"][0]["message"]
+    assert session.scalar(select(func.count()).select_from(Patient)) == 0

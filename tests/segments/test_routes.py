@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from flask import render_template_string
 
-from auth import permissions
 from auth.models import Role
-from auth.service import ensure_user, get_user
-from auth.sessions import start_session
-from core.db import get_session
 from segments import service
 from tests.factories import make_patient
-
-NAV = {"analytics.dashboard": "/", "campaigns.index": "/campaigns/", "demo.mailbox": "/dev/m"}
-STAND_IN = '{% extends "base.html" %}{% block content %}stand-in{% endblock %}'
+from tests.segments.web import add_test_routes, signed_in
 
 
 @pytest.fixture
 def app(app, monkeypatch):
-    for endpoint, path in NAV.items():  # only while a sibling package lacks its page
-        if endpoint not in app.view_functions:
-            app.add_url_rule(path, endpoint, lambda: render_template_string(STAND_IN))
-            monkeypatch.setitem(permissions.ROUTE_PERMISSIONS, endpoint, permissions.SIGNED_IN)
-
-    def sign_in(user_id):
-        start_session(get_user(get_session(), user_id))
-        return "ok"
-
-    app.add_url_rule("/_test/sign-in/<user_id>", "test_sign_in", sign_in)
-    monkeypatch.setitem(permissions.ROUTE_PERMISSIONS, "test_sign_in", permissions.PUBLIC)
+    add_test_routes(app, monkeypatch)
     return app
 
 
@@ -44,13 +27,6 @@ def segment(session):
     service.refresh_membership(session, seg)
     session.commit()
     return seg, patient
-
-
-def signed_in(client, session, role: Role):
-    user = ensure_user(session, f"{role.value}@staff.example.org", role)
-    session.commit()
-    assert client.get(f"/_test/sign-in/{user.id}").status_code == 200
-    return client
 
 
 @pytest.mark.parametrize("role", list(Role))
