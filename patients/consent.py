@@ -73,7 +73,10 @@ def suppress(session: Session, email: str, reason: str) -> None:
 
 
 def is_suppressed(session: Session, email: str) -> bool:
-    bidx = _email_index(email)
-    if bidx is None:
+    """Whether the address is suppressed; during a key rotation both index versions count."""
+    normalised = normalize_email(email)
+    if normalised is None:
         return False
-    return session.scalar(select(Suppression.id).where(Suppression.email_bidx == bidx)) is not None
+    indexes = key_ring().blind_indexes("email", normalised)
+    query = select(Suppression.id).where(Suppression.email_bidx.in_(indexes)).limit(1)
+    return session.scalar(query) is not None

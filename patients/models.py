@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, BlindIndex, Ciphertext, Instant, RowId, UTCDateTime, utc_now_plain
@@ -76,3 +76,28 @@ class Suppression(Base):
     email_bidx: Mapped[BlindIndex] = mapped_column(unique=True)
     reason: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[Instant]
+
+
+class FacetState(Base):
+    """One row (id 1): change tokens, and which generation of blocks is current."""
+
+    __tablename__ = "facet_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    facets_token: Mapped[str] = mapped_column(String(32))
+    events_token: Mapped[str] = mapped_column(String(32))
+    suppressions_token: Mapped[str] = mapped_column(String(32))
+    generation: Mapped[str | None] = mapped_column(String(32))
+    built_from: Mapped[str | None] = mapped_column(String(32))
+    block_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FacetBlock(Base):
+    """Up to `BLOCK_ROWS` patients' facets, columnar and encrypted as one ciphertext."""
+
+    __tablename__ = "facet_blocks"
+
+    id: Mapped[RowId]
+    block_no: Mapped[int] = mapped_column(Integer)
+    generation: Mapped[str] = mapped_column(String(32), index=True)
+    data_enc: Mapped[Ciphertext]

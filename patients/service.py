@@ -127,8 +127,9 @@ def update_patient(session: Session, patient: Patient, profile: dict, facets: di
 
 
 def find_by_cdp_id(session: Session, cdp_id: str) -> Patient | None:
-    bidx = key_ring().blind_index("cdp_id", str(cdp_id))
-    return session.scalars(select(Patient).where(Patient.cdp_id_bidx == bidx)).first()
+    """The patient with this CDP id (either index version during a key rotation)."""
+    indexes = key_ring().blind_indexes("cdp_id", str(cdp_id))
+    return session.scalars(select(Patient).where(Patient.cdp_id_bidx.in_(indexes))).first()
 
 
 def _get(session: Session, patient_id: str) -> Patient:

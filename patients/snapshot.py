@@ -28,14 +28,15 @@ from itertools import chain
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Integer, String, delete, event, insert, select, update
+from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from core.crypto import key_ring
-from core.db import Base, Ciphertext, RowId, new_id
-from patients.models import Patient, Suppression
+from core.db import new_id
+from core.keys import indexes_rewritten
+from patients.models import FacetBlock, FacetState, Patient, Suppression
 
 BLOCK_ROWS = 50_000
 TEXT = ("sex", "state", "state_code", "zip3", "language", "timezone", "email_opt_in",
@@ -50,36 +51,19 @@ TOKENS = {"patients": "facets_token", "patient_events": "events_token",
 _PENDING = "sendwell.facet_changes"
 
 
-class FacetState(Base):
-    """One row (id 1): change tokens, and which generation of blocks is current."""
-
-    __tablename__ = "facet_state"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    facets_token: Mapped[str] = mapped_column(String(32))
-    events_token: Mapped[str] = mapped_column(String(32))
-    suppressions_token: Mapped[str] = mapped_column(String(32))
-    generation: Mapped[str | None] = mapped_column(String(32))
-    built_from: Mapped[str | None] = mapped_column(String(32))
-    block_count: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class FacetBlock(Base):
-    """Up to `BLOCK_ROWS` patients' facets, columnar and encrypted as one ciphertext."""
-
-    __tablename__ = "facet_blocks"
-
-    id: Mapped[RowId]
-    block_no: Mapped[int] = mapped_column(Integer)
-    generation: Mapped[str] = mapped_column(String(32), index=True)
-    data_enc: Mapped[Ciphertext]
-
-
 STATE = FacetState.__table__
 BLOCKS = FacetBlock.__table__
 
 
 # --- change tokens ---------------------------------------------------------------------
+
+
+@indexes_rewritten.connect
+def _indexes_rewritten(table: str, session: Session | None = None, **_extra) -> None:
+    """A key rotation rewrote blind indexes outside the ORM: the cached joins are stale."""
+    if session is not None:
+        mark_changed(session, table)
+
 
 
 def mark_changed(session: Session, table: str) -> None:

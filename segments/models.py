@@ -8,7 +8,6 @@ from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, Instant, RowId, UTCDateTime, utc_now_plain
-from patients.snapshot import FacetBlock, FacetState  # noqa: F401  (snapshot tables, for Alembic)
 
 
 class Segment(Base):

@@ -169,3 +169,14 @@ def test_fhir_format_on_a_synthea_folder_fails_clearly(session):
     assert report["status"] == "failed"
     assert "no <ResourceType>.ndjson files" in report["errors"][0]["message"]
     assert session.scalar(select(func.count()).select_from(Patient)) == 0
+
+
+def test_import_waits_while_a_data_key_rotation_runs(session):
+    from core.models import KeyRotation
+
+    session.add(KeyRotation(data_from=1, data_to=2, index_from=1, index_to=2))
+    session.flush()
+    report = import_paths(session, [SAMPLE / "cdp-nebraska" / "contacts.csv"])
+    assert report["status"] == "failed"
+    assert "rotation is running" in report["errors"][0]["message"]
+    assert session.scalar(select(func.count()).select_from(Patient)) == 0
