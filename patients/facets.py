@@ -68,8 +68,10 @@ def condition_facets(conditions: list[dict], as_of: date) -> list[dict]:
 
 
 def active_groups(conditions: list[dict], as_of: date) -> set[str]:
+    """Groups with a condition active on `as_of`: onset on or before it, not abated before
+    it (a condition abating on that very day still counts, as in the rule language)."""
     iso = as_of.isoformat()
-    return {c["group"] for c in conditions if c["abated"] is None or c["abated"] > iso}
+    return {c["group"] for c in conditions if c["abated"] is None or c["abated"] >= iso}
 
 
 def risk_flags(groups: set[str], traits: dict) -> list[str]:
@@ -85,7 +87,7 @@ def _active_codes(records: list[dict], as_of: date) -> set[str]:
     return {
         r.get("code", "") for r in records
         if (s := day(r.get("start"))) and s <= as_of
-        and ((e := day(r.get("stop"))) is None or e > as_of)
+        and ((e := day(r.get("stop"))) is None or e >= as_of)
     }
 
 

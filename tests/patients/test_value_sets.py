@@ -31,3 +31,13 @@ def test_sample_conditions_hit_the_main_groups():
     assert {"prediabetes", "diabetes", "hypertension", "obesity", "asthma", "copd",
             "pregnancy", "chronic_kidney_disease"} <= found
     assert set(slugs()) >= found
+
+
+def test_a_condition_abating_on_the_as_of_day_is_still_active():
+    from datetime import date
+
+    from patients.facets import active_groups
+
+    conditions = [{"group": "prediabetes", "onset": "2020-01-01", "abated": "2023-12-31"},
+                  {"group": "asthma", "onset": "2020-01-01", "abated": "2023-12-30"}]
+    assert active_groups(conditions, date(2023, 12, 31)) == {"prediabetes"}
