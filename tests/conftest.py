@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import os
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,10 +26,12 @@ PG_URL = os.environ.get("SENDWELL_TEST_DATABASE_URL", "")
 TEST_MASTER_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
+@contextmanager
+def fresh_database(kind: str, folder: Path):
+    """A new, empty database URL: a SQLite file in `folder`, or a PostgreSQL schema of
+    its own (dropped afterwards); skips the test when PostgreSQL is not configured."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / f'{uuid.uuid4().hex[:8]}.db'}"
         return
     if not PG_URL:
         pytest.skip("PostgreSQL variant: set SENDWELL_TEST_DATABASE_URL to run it")
@@ -36,11 +39,19 @@ def database_url(request, tmp_path):
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    yield url.render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

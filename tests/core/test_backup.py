@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select, text
 
 from app import create_app
 from core import audit
@@ -19,32 +17,12 @@ from core.db import get_session
 from core.models import AuditEvent
 from patients.models import Patient
 from patients.service import find_by_cdp_id, load_profile
-from tests.conftest import PG_URL, TEST_MASTER_KEY
+from tests.conftest import TEST_MASTER_KEY
+from tests.conftest import fresh_database as database
 from tests.factories import make_patient
 
 MARKERS = {"first_name": "Bkpfirstqzx", "last_name": "Bkplastqzx",
            "email": "bkp.marker.qzx@example.org", "address": "77 Bkpstreetqzx Road"}
-
-
-@contextmanager
-def database(kind: str, folder):
-    """A fresh, empty database URL: a SQLite file or a new PostgreSQL schema."""
-    if kind == "sqlite":
-        yield f"sqlite:///{folder / f'{uuid.uuid4().hex[:8]}.db'}"
-        return
-    if not PG_URL:
-        pytest.skip("PostgreSQL variant: set SENDWELL_TEST_DATABASE_URL to run it")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @contextmanager
