@@ -1,4 +1,5 @@
-"""`flask analytics summary [--json] [--as-of DATE]`: engagement per segment."""
+"""`flask analytics summary [--json] [--as-of DATE]`: engagement per segment;
+`flask analytics export-events [--since TS] [--out FILE]`: engagement back to the CDP."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from datetime import datetime
 import click
 from flask.cli import AppGroup
 
-from analytics import service
+from analytics import feedback, service
+from core import audit
+from core.clock import parse_instant
 from core.db import new_session
+from core.errors import SendwellError
+from core.files import open_private
 
 analytics_cli = AppGroup("analytics", help="Engagement analytics.")
 
@@ -48,3 +53,34 @@ def _pad(line: list[str], widths: list[int]) -> list[str]:
     """Segment name left-aligned, numbers right-aligned."""
     numbers = zip(line[1:], widths[1:], strict=True)
     return [line[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in numbers]
+
+
+@analytics_cli.command("export-events")
+@click.option("--since", default=None, help="Only events at or after this instant (ISO 8601).")
+@click.option("--out", default=None, help="Write NDJSON here (mode 0600) instead of stdout.")
+def export_events_command(since: str | None, out: str | None) -> None:
+    """Engagement as Segment-spec `track` events keyed by the CDP patient id (NDJSON)."""
+    try:
+        start = parse_instant(since) if since else None
+    except ValueError as exc:
+        raise click.UsageError("--since must be an ISO 8601 date or instant") from exc
+    with new_session() as session:
+        lines = [json.dumps(event) for event in feedback.track_events(session, start)]
+        _write_private(out, lines)
+        audit.record(session, "cli", "analytics.export_events", events=len(lines),
+                     destination="file" if out else "stdout")
+        session.commit()
+    click.echo(f"exported {len(lines)} event(s)", err=True)
+
+
+def _write_private(out: str | None, lines: list[str]) -> None:
+    if out is None:
+        for line in lines:
+            click.echo(line)
+        return
+    try:
+        stream = open_private(out)
+    except SendwellError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with stream:
+        stream.writelines(line + "\n" for line in lines)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -11,6 +9,8 @@ from flask.cli import AppGroup
 from core import audit
 from core.clock import as_of_instant, local_date
 from core.db import get_session
+from core.errors import SendwellError
+from core.files import open_private
 from patients.export import export_lines
 
 patients_cli = AppGroup("patients", help="Patient profiles.")
@@ -21,11 +21,9 @@ def _private_output(out: str | None):
     if out is None:
         return click.open_file("-", "w", encoding="utf-8")
     try:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    except OSError as exc:
-        raise click.ClickException(f"cannot write {out}: {exc.strerror}") from exc
-    os.fchmod(fd, 0o600)  # an existing file keeps no wider mode
-    return os.fdopen(fd, "w", encoding="utf-8")
+        return open_private(out)
+    except SendwellError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @patients_cli.command("export")
