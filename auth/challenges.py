@@ -17,15 +17,22 @@ CHALLENGE_TTL = timedelta(minutes=5)
 CHALLENGE_BYTES = 32
 REGISTER = "register"
 AUTHENTICATE = "authenticate"
+STEP_UP = "step_up"
 
 
-def issue_challenge(session: Session, purpose: str, user_id: str | None) -> WebAuthnChallenge:
-    """Store a fresh random challenge for one ceremony (abandoned ones are swept first)."""
+def issue_challenge(
+    session: Session, purpose: str, user_id: str | None, session_id: str | None = None
+) -> WebAuthnChallenge:
+    """Store a fresh random challenge for one ceremony (abandoned ones are swept first).
+
+    `session_id` binds a step-up challenge to the server-side session that asked for it.
+    """
     purge_expired(session)
     row = WebAuthnChallenge(
         id=new_id(),
         purpose=purpose,
         user_id=user_id,
+        session_id=session_id,
         challenge=secrets.token_bytes(CHALLENGE_BYTES),
         expires_at=utcnow() + CHALLENGE_TTL,
     )
@@ -35,10 +42,13 @@ def issue_challenge(session: Session, purpose: str, user_id: str | None) -> WebA
 
 
 def consume_challenge(
-    session: Session, challenge_id: str | None, purpose: str, user_id: str | None
+    session: Session, challenge_id: str | None, purpose: str, user_id: str | None,
+    session_id: str | None = None,
 ) -> bytes:
     """Delete the challenge and return its bytes; refuse unknown, mismatched or expired ones."""
     row = _find(session, challenge_id, purpose, user_id)
+    if row.session_id != session_id:
+        raise _refused("challenge_session_mismatch")
     removed = session.execute(
         delete(WebAuthnChallenge).where(WebAuthnChallenge.id == row.id)
     ).rowcount

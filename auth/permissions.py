@@ -6,7 +6,7 @@ ship without declaring its permission.
 
 from __future__ import annotations
 
-from flask import Flask, abort, redirect, request, url_for
+from flask import Flask, abort, jsonify, redirect, request, url_for
 from flask_login import current_user
 
 from auth.models import Role
@@ -43,10 +43,22 @@ def check_permission():
     if rule == PUBLIC:
         return None
     if not current_user.is_authenticated:
-        return redirect(url_for("auth.login_page"))
+        return _sign_in_first()
     if rule == SIGNED_IN or Role(current_user.role) in rule:
         return None
     abort(403)
+
+
+def wants_json() -> bool:
+    """True when the client asked for JSON (our fetch() calls send `Accept: application/json`)."""
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def _sign_in_first():
+    if wants_json():
+        return jsonify(error="Please sign in with your passkey."), 401
+    return redirect(url_for("auth.login_page"))
 
 
 def init_app(app: Flask) -> None:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from flask import (
-    Blueprint,
-    Response,
-    current_app,
-    jsonify,
-    redirect,
-    render_template,
-    request,
-    session,
-    url_for,
-)
+from flask import jsonify, redirect, render_template, url_for
 from flask_login import current_user
 
 from auth import webauthn_ceremonies as ceremonies
+from auth.blueprint import (
+    bp,
+    credential_body,
+    options_response,
+    pending_challenge,
+    refusal,
+    relying_party,
+)
 from auth.errors import AuthRefused, EnrollmentLinkInvalid
 from auth.models import User
 from auth.permissions import PUBLIC, SIGNED_IN, allow
@@ -26,38 +24,12 @@ from core.db import get_session
 
 __all__ = ["bp", "login_manager"]
 
-bp = Blueprint("auth", __name__, url_prefix="/auth")
-PENDING = {"register": "auth_pending_register", "authenticate": "auth_pending_authenticate"}
-
 for _endpoint in (
     "login_page", "login_options", "login_verify", "enroll_page", "enroll_options",
     "enroll_verify",
 ):
     allow(f"auth.{_endpoint}", PUBLIC)
 allow("auth.logout", SIGNED_IN)
-
-
-def _rp() -> ceremonies.RelyingParty:
-    return ceremonies.RelyingParty.from_config(current_app.config)
-
-
-def _options_response(purpose: str, challenge_id: str, options: str) -> Response:
-    get_session().commit()
-    session[PENDING[purpose]] = challenge_id
-    return Response(options, mimetype="application/json")
-
-
-def _refusal(exc: AuthRefused, action: str):
-    """Record a refused ceremony (the consumed challenge stays consumed) and answer JSON."""
-    db = get_session()
-    audit.record(db, exc.actor, action, exc.target, reason=exc.reason)
-    db.commit()
-    return jsonify(error=str(exc)), exc.status_code
-
-
-def _credential() -> dict:
-    body = request.get_json(silent=True)
-    return body if isinstance(body, dict) else {}
 
 
 @bp.get("/login")
@@ -69,20 +41,22 @@ def login_page():
 
 @bp.post("/login/options")
 def login_options():
-    challenge_id, options = ceremonies.authentication_options(get_session(), _rp())
-    return _options_response("authenticate", challenge_id, options)
+    challenge_id, options = ceremonies.authentication_options(get_session(), relying_party())
+    return options_response("authenticate", challenge_id, options)
 
 
 @bp.post("/login/verify")
 def login_verify():
-    challenge_id = session.pop(PENDING["authenticate"], None)
+    challenge_id = pending_challenge("authenticate")
     db = get_session()
     try:
-        user = ceremonies.complete_authentication(db, challenge_id, _credential(), _rp())
+        user = ceremonies.complete_authentication(
+            db, challenge_id, credential_body(), relying_party()
+        )
     except AuthRefused as exc:
-        return _refusal(exc, "auth.sign_in_refused")
+        return refusal(exc, "auth.sign_in_refused")
     db.commit()
-    start_session(user)
+    start_session(user, stepped_up=True)
     return jsonify(redirect=url_for("analytics.dashboard"))
 
 
@@ -101,24 +75,24 @@ def enroll_options(token: str):
     db = get_session()
     link = open_enrollment_link(db, token)
     user = db.get(User, link.user_id)
-    challenge_id, options = ceremonies.registration_options(db, user, _rp())
-    return _options_response("register", challenge_id, options)
+    challenge_id, options = ceremonies.registration_options(db, user, relying_party())
+    return options_response("register", challenge_id, options)
 
 
 @bp.post("/enroll/<token>/verify")
 def enroll_verify(token: str):
-    challenge_id = session.pop(PENDING["register"], None)
+    challenge_id = pending_challenge("register")
     db = get_session()
     link = open_enrollment_link(db, token)
     user = db.get(User, link.user_id)
     try:
-        ceremonies.complete_registration(db, user, challenge_id, _credential(), _rp())
+        ceremonies.complete_registration(db, user, challenge_id, credential_body(), relying_party())
     except AuthRefused as exc:
-        return _refusal(exc, "auth.enrollment_refused")
+        return refusal(exc, "auth.enrollment_refused")
     mark_link_used(db, link)
     audit.record(db, user.email, "auth.signed_in", user.id, via="enrollment")
     db.commit()
-    start_session(user)
+    start_session(user, stepped_up=True)
     return jsonify(redirect=url_for("analytics.dashboard"))
 
 

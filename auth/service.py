@@ -18,13 +18,17 @@ from sqlalchemy.orm import Session
 
 from auth.errors import EnrollmentLinkInvalid
 from auth.models import EnrollmentLink, Role, User
+from auth.server_sessions import revoke_all_for_user
 from core import audit
 from core.clock import utcnow
 from core.db import new_id, new_session
-from core.errors import SendwellError
+from core.errors import NotFound, SendwellError
 
 LINK_TTL = timedelta(hours=24)
+RECOVERY_TTL = timedelta(minutes=15)
 TOKEN_BYTES = 32  # 256 bits
+INVITE = "invite"
+RECOVERY = "recovery"
 
 
 def normalize_staff_email(raw: str) -> str:
@@ -55,6 +59,25 @@ def get_user(session: Session, user_id: str) -> User | None:
     return session.get(User, user_id)
 
 
+def find_user_by_email(session: Session, email: str) -> User | None:
+    try:
+        address = normalize_staff_email(email)
+    except SendwellError:
+        return None
+    return session.scalars(select(User).where(User.email == address)).first()
+
+
+def deactivate_user(session: Session, email: str, actor: str = "cli") -> int:
+    """Disable a staff account and revoke all its sessions; returns how many were live."""
+    user = find_user_by_email(session, email)
+    if user is None:
+        raise NotFound("no staff user with that email address")
+    user.active = False
+    revoked = revoke_all_for_user(session, user.id, "user_deactivated")
+    audit.record(session, actor, "user.deactivated", user.id, sessions_revoked=revoked)
+    return revoked
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -66,21 +89,46 @@ def issue_enrollment_link(session: Session, user: User, base_url: str, actor: st
             EnrollmentLink.user_id == user.id, EnrollmentLink.used_at.is_(None)
         )
     )
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    link = EnrollmentLink(
-        id=new_id(), user_id=user.id, token_hash=hash_token(token),
-        expires_at=utcnow() + LINK_TTL,
-    )
-    session.add(link)
-    session.flush()
+    token, link = _new_link(session, user, INVITE, LINK_TTL)
     audit.record(session, actor, "auth.enrollment_link_issued", user.id, link=link.id)
     return f"{base_url.rstrip('/')}/auth/enroll/{token}"
 
 
-def open_enrollment_link(session: Session, token: str) -> EnrollmentLink:
+def issue_recovery_grant(session: Session, user: User) -> str:
+    """A short-lived token that registers one passkey for `user` (no sign-in, no URL)."""
+    session.execute(
+        delete(EnrollmentLink).where(
+            EnrollmentLink.user_id == user.id, EnrollmentLink.purpose == RECOVERY,
+            EnrollmentLink.used_at.is_(None),
+        )
+    )
+    token, _link = _new_link(session, user, RECOVERY, RECOVERY_TTL)
+    return token
+
+
+def _new_link(
+    session: Session, user: User, purpose: str, ttl: timedelta
+) -> tuple[str, EnrollmentLink]:
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    link = EnrollmentLink(
+        id=new_id(), user_id=user.id, purpose=purpose, token_hash=hash_token(token),
+        expires_at=utcnow() + ttl,
+    )
+    session.add(link)
+    session.flush()
+    return token, link
+
+
+def open_enrollment_link(
+    session: Session, token: str | None, purpose: str = INVITE
+) -> EnrollmentLink:
     """The usable link for `token`; unknown, used and expired links are refused alike."""
+    if not token:
+        raise EnrollmentLinkInvalid()
     link = session.scalars(
-        select(EnrollmentLink).where(EnrollmentLink.token_hash == hash_token(token))
+        select(EnrollmentLink).where(
+            EnrollmentLink.token_hash == hash_token(token), EnrollmentLink.purpose == purpose
+        )
     ).first()
     if link is None or link.used_at is not None or link.expires_at <= utcnow():
         raise EnrollmentLinkInvalid()

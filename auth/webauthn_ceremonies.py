@@ -1,6 +1,6 @@
-"""Passkey registration and sign-in ceremonies (the only module importing `webauthn`).
+"""Passkey registration, sign-in and step-up ceremonies (the only module importing `webauthn`).
 
-User verification is required in both ceremonies, resident keys are preferred, and the
+User verification is required in every ceremony, resident keys are preferred, and the
 relying party's id, origin and name come from settings, never from the request. Each
 ceremony consumes a server-side challenge; sign counters are kept and a counter that goes
 backwards (a cloned authenticator) is refused and audited.
@@ -30,7 +30,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from auth.challenges import AUTHENTICATE, REGISTER, consume_challenge, issue_challenge
+from auth.challenges import AUTHENTICATE, REGISTER, STEP_UP, consume_challenge, issue_challenge
 from auth.errors import AuthRefused
 from auth.models import Passkey, User
 from core import audit
@@ -117,6 +117,45 @@ def complete_authentication(
     expected = consume_challenge(session, challenge_id, AUTHENTICATE, None)
     parsed = _parse_assertion(credential)
     passkey, user = _owner_of(session, parsed)
+    _verify_assertion(session, parsed, expected, passkey, user, rp)
+    audit.record(session, user.email, "auth.signed_in", user.id, passkey=passkey.id)
+    return user
+
+
+def step_up_options(
+    session: Session, user: User, session_id: str, rp: RelyingParty
+) -> tuple[str, str]:
+    """(challenge id, options JSON) for re-confirming `user` within one server session."""
+    challenge = issue_challenge(session, STEP_UP, user.id, session_id)
+    options = generate_authentication_options(
+        rp_id=rp.id, challenge=challenge.challenge, timeout=TIMEOUT_MS,
+        user_verification=UserVerificationRequirement.REQUIRED,
+        allow_credentials=[
+            PublicKeyCredentialDescriptor(id=p.credential_id) for p in _passkeys_of(session, user)
+        ],
+    )
+    return challenge.id, options_to_json(options)
+
+
+def complete_step_up(
+    session: Session, user: User, session_id: str, challenge_id: str | None,
+    credential: dict, rp: RelyingParty,
+) -> Passkey:
+    """Verify a fresh assertion by one of `user`'s own passkeys (a step-up)."""
+    expected = consume_challenge(session, challenge_id, STEP_UP, user.id, session_id)
+    parsed = _parse_assertion(credential)
+    passkey, owner = _owner_of(session, parsed)
+    if owner.id != user.id:
+        raise AuthRefused(NOT_VERIFIED, "credential_of_another_user", user.email, user.id)
+    _verify_assertion(session, parsed, expected, passkey, user, rp)
+    audit.record(session, user.email, "auth.stepped_up", user.id, passkey=passkey.id)
+    return passkey
+
+
+def _verify_assertion(
+    session: Session, parsed: AuthenticationCredential, expected: bytes, passkey: Passkey,
+    user: User, rp: RelyingParty,
+) -> None:
     try:
         verified = verify_authentication_response(
             credential=parsed, expected_challenge=expected, expected_rp_id=rp.id,
@@ -127,8 +166,6 @@ def complete_authentication(
     except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
         raise AuthRefused(NOT_VERIFIED, "assertion_invalid", user.email, user.id) from exc
     _advance_counter(session, passkey, user, verified.new_sign_count)
-    audit.record(session, user.email, "auth.signed_in", user.id, passkey=passkey.id)
-    return user
 
 
 def _parse_assertion(credential: dict) -> AuthenticationCredential:

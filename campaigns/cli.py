@@ -1,4 +1,4 @@
-"""Commands: `flask workflows list|launch`, `flask sender` and `flask sender run-once`."""
+"""Commands: `flask workflows list|simulate|launch`, `flask sender`, `flask sender run-once`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from flask.cli import AppGroup, with_appcontext
 
 from campaigns import service
 from campaigns.sending import send_due
-from core.clock import utcnow
+from campaigns.simulate import simulate
+from core.clock import as_of_instant, utcnow
 from core.db import new_session
 from core.errors import SendwellError
 from core.mail_transport import SmtpTransport
@@ -62,6 +63,35 @@ def list_command(as_json: bool) -> None:
         outbox = ", ".join(f"{k} {v}" for k, v in sorted(w["outbox"].items())) or "empty outbox"
         click.echo(f"{w['name']}  [{w['status']}]  segment {w['segment']}  "
                    f"{w['steps']} steps  ({outbox})")
+
+
+@workflows_cli.command("simulate")
+@click.argument("name")
+@click.option("--days", type=click.IntRange(1), required=True,
+              help="Plan the steps due within this many calendar days.")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Launch at the end of this day (organisation time); default now.")
+@click.option("--json", "as_json", is_flag=True)
+def simulate_command(name: str, days: int, as_of, as_json: bool) -> None:
+    """Dry run: who workflow NAME would mail, which step and when, and who it would skip."""
+    instant = as_of_instant(as_of.date() if as_of else None,
+                            current_app.config["ORG_TIMEZONE"])
+    with new_session() as session:
+        try:
+            report = simulate(session, service.get_workflow(session, name), instant, days)
+        except SendwellError as exc:
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            session.rollback()  # a dry run writes nothing
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    totals = report["totals"]
+    click.echo(f"{report['workflow']} as of {report['as_of']} over {days} days: "
+               f"{totals['sends']} sends to {totals['patients']} patients, "
+               f"{totals['skipped']} skipped")
+    for skip in report["skipped"]:
+        click.echo(f"  skip {skip['patient']}: {skip['reason']}")
 
 
 @workflows_cli.command("launch")

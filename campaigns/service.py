@@ -4,6 +4,9 @@ Enrolment is where exactly-once sending starts: each (workflow, step, patient) g
 outbox row whose unique idempotency key and Message-ID are derived from that triple, so
 enrolling again creates nothing new. Day-based delays are calendar days in the patient's
 own time zone, at the enrolment's local time of day (not multiples of 24 hours).
+Launching checks the PHI policy (`campaigns.policy`) first: a violation refuses the launch
+before anything is queued; marketing mail gets the postal address footer when it is sent
+(`policy.effective_parts`), never by rewriting the marketer's template.
 Services never commit; the command, route or job that calls them does.
 """
 
@@ -18,6 +21,7 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from campaigns import policy
 from campaigns.models import (
     EmailTemplate,
     Enrollment,
@@ -26,7 +30,7 @@ from campaigns.models import (
     Workflow,
     WorkflowStatus,
 )
-from campaigns.rendering import message_id_for
+from campaigns.rendering import TemplateParts, message_id_for
 from campaigns.status import check_transition
 from campaigns.templating import validate_template
 from core import audit
@@ -37,6 +41,7 @@ from patients.consent import skip_reason
 from patients.service import facets_for
 from segments.models import Segment
 from segments.service import get_segment, member_ids
+from segments.signals import segment_in_use
 
 
 class WorkflowError(SendwellError):
@@ -54,8 +59,19 @@ def create_template(
         session.add(template)
     template.subject, template.html, template.text = subject, html, text
     template.preheader = preheader
+    _guard_running_workflows(session, name)
     session.flush()
     return template
+
+
+def _guard_running_workflows(session: Session, template_name: str) -> None:
+    """A running workflow's policy must still hold after the edit (else `PolicyViolation`,
+    and the caller rolls back)."""
+    for workflow in session.scalars(select(Workflow).order_by(Workflow.name)):
+        if template_name not in {step["template"] for step in workflow.steps}:
+            continue
+        if workflow.status != WorkflowStatus.DRAFT:
+            check_policy(session, workflow)
 
 
 def get_template(session: Session, name: str) -> EmailTemplate:
@@ -95,6 +111,8 @@ def create_workflow(
         session.add(workflow)
     workflow.segment_id, workflow.steps, workflow.purpose = segment.id, checked, str(purpose)
     session.flush()
+    if workflow.status != WorkflowStatus.DRAFT:  # a running workflow must stay within policy
+        check_policy(session, workflow)
     return workflow
 
 
@@ -127,15 +145,20 @@ def due_at(now: datetime, delay_days: int, tz_name: str) -> datetime:
     return target.astimezone(UTC)
 
 
-def _patient_zone(facets: dict) -> str:
+def zone_for(facets: dict) -> tuple[str, bool]:
+    """The patient's time zone, or the organisation's with `True` (fallback, to be flagged)."""
     name = facets.get("timezone")
     if isinstance(name, str) and name:
         try:
             ZoneInfo(name)
-            return name
+            return name, False
         except (ZoneInfoNotFoundError, ValueError):
             pass
-    return current_app.config["ORG_TIMEZONE"]
+    return current_app.config["ORG_TIMEZONE"], True
+
+
+def _patient_zone(facets: dict) -> str:
+    return zone_for(facets)[0]
 
 
 def _outbox_rows(workflow: Workflow, segment_id: str, patient_id: str, now: datetime,
@@ -180,10 +203,40 @@ def enroll_members(session: Session, workflow: Workflow, now: datetime) -> int:
     return added
 
 
+def step_templates(session: Session, workflow: Workflow) -> list[tuple[str, TemplateParts]]:
+    """Each step's (template name, parts as they would be sent for the workflow's purpose)."""
+    address = current_app.config["ORG_POSTAL_ADDRESS"]
+    steps = []
+    for step in workflow.steps:
+        row = get_template(session, step["template"])
+        parts = TemplateParts(row.subject, row.html, row.text, row.preheader)
+        steps.append((row.name, policy.effective_parts(parts, workflow.purpose, address)))
+    return steps
+
+
+def policy_violations(session: Session, workflow: Workflow) -> list[str]:
+    """Every way the workflow's templates break the PHI policy (empty when none)."""
+    config = current_app.config
+    found = [f"sender: clinical merge field '{field}' is not allowed in {place}"
+             for field, place in policy.sender_violations(config["SMTP_FROM"])]
+    for number, (name, parts) in enumerate(step_templates(session, workflow), start=1):
+        found += policy.step_violations(number, name, parts, workflow.purpose,
+                                        config["ORG_POSTAL_ADDRESS"])
+    return found
+
+
+def check_policy(session: Session, workflow: Workflow) -> None:
+    """Raise `PolicyViolation` naming every field and where it appears, if any."""
+    found = policy_violations(session, workflow)
+    if found:
+        raise policy.PolicyViolation("refused by the PHI policy: " + "; ".join(found))
+
+
 def launch_workflow(
     session: Session, workflow: Workflow, now: datetime, actor: str = "system"
 ) -> int:
-    """Activate (if needed) and enrol the segment's current members."""
+    """Check the PHI policy, then activate (if needed) and enrol the segment's members."""
+    check_policy(session, workflow)
     if workflow.status != WorkflowStatus.ACTIVE:
         set_status(session, workflow, WorkflowStatus.ACTIVE, actor)
     return enroll_members(session, workflow, now)
@@ -236,3 +289,12 @@ def workflow_summary(session: Session, workflow: Workflow) -> dict:
     return {"segment": segment.name if segment else None, "steps": steps,
             "enrolled": session.scalar(select(func.count()).select_from(Enrollment)
                                        .where(Enrollment.workflow_id == workflow.id))}
+
+
+@segment_in_use.connect
+def active_workflows_using(segment: Segment, session: Session, **_extra) -> list[str]:
+    """Names of the active workflows that send to `segment` (asked before its rule changes)."""
+    query = select(Workflow.name).where(
+        Workflow.segment_id == segment.id, Workflow.status == WorkflowStatus.ACTIVE
+    ).order_by(Workflow.name)
+    return list(session.scalars(query))

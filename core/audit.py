@@ -2,6 +2,10 @@
 
 Each event's hash covers its fields and the previous hash, so editing or deleting a row
 breaks the chain (`flask audit verify`). Details hold ids and counts, never PHI.
+
+Several processes append at once (web workers, senders, the scheduler): on PostgreSQL a
+transaction-scoped advisory lock makes them take turns, and on every engine `prev_hash`
+is unique, so a chain that would fork is refused by the database instead.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from core.clock import isoz, utcnow
@@ -23,8 +27,18 @@ def _digest(prev_hash: str, at: str, actor: str, action: str, target: str, detai
     return hashlib.sha256(payload).hexdigest()
 
 
+LOCK_KEY = 0x53_57_41_55_44_49_54  # "SWAUDIT"
+
+
+def _take_turn(session: Session) -> None:
+    """Serialise appenders until the caller's transaction ends (PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+
+
 def record(session: Session, actor: str, action: str, target: str = "", **details) -> None:
     """Append one event to the chain (in the caller's transaction)."""
+    _take_turn(session)
     last = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()
     prev = last.hash if last else GENESIS
     at = utcnow().replace(microsecond=0)

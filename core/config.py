@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Flask
 
 from core.errors import ConfigError
+from core.files import create_once
 
 PREFIX = "SENDWELL_"
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -37,11 +38,17 @@ DEFAULTS: dict[str, object] = {
     "CLOCK_START": None,  # ISO instant: the app's clock starts there (demo)
     "CDP_MAX_FILE_BYTES": 2 * 1024**3,
     "CDP_MAX_ROWS": 5_000_000,
+    "AUTH_RATE_LIMIT_PER_MINUTE": 10,
+    "SEND_LEASE_SECONDS": 600,
+    "SEND_CLAIM_LIMIT": 100,
+    "SCHEDULER_METRICS_PORT": 0,  # 0: the scheduler serves no metrics port of its own
+    "METRICS_PUBLIC": False,
 }
-BOOL_KEYS = {"DEV_MAILBOX"}
+BOOL_KEYS = {"DEV_MAILBOX", "METRICS_PUBLIC"}
 INT_KEYS = {
     "SESSION_IDLE_MINUTES", "SESSION_ABSOLUTE_HOURS", "CONVERSION_WINDOW_DAYS",
-    "CDP_MAX_FILE_BYTES", "CDP_MAX_ROWS",
+    "CDP_MAX_FILE_BYTES", "CDP_MAX_ROWS", "AUTH_RATE_LIMIT_PER_MINUTE", "SEND_LEASE_SECONDS",
+    "SEND_CLAIM_LIMIT", "SCHEDULER_METRICS_PORT",
 }
 
 
@@ -107,7 +114,5 @@ def _fill_paths(app: Flask, instance: Path) -> None:
 def _instance_secret(path: Path) -> str:
     """The Flask secret key: generated once per instance, never overwritten."""
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(os.urandom(32).hex())
+        create_once(path, os.urandom(32).hex().encode())
     return path.read_text().strip()

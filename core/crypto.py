@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import ConfigError, SendwellError
+from core.files import create_once
 
 MAGIC = b"SW1"
 HEADER = struct.Struct(">3sH")
@@ -42,8 +43,8 @@ def load_master_key(config) -> bytes:
     if config.get("MASTER_KEY"):
         return _decode_key(config["MASTER_KEY"], "SENDWELL_MASTER_KEY")
     path = Path(config["MASTER_KEY_FILE"])
-    if not path.exists():
-        write_key_file(path, AESGCM.generate_key(256))
+    if not path.exists():  # several processes may start at once: one creates it
+        create_once(path, base64.urlsafe_b64encode(AESGCM.generate_key(256)))
     return read_key_file(path)
 
 

@@ -60,7 +60,7 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(80))
     target: Mapped[str] = mapped_column(String(200), default="")
     details: Mapped[str] = mapped_column(Text, default="{}")
-    prev_hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)  # one successor each
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 

@@ -1,4 +1,4 @@
-"""Plain-English summaries of rules, for the segment pages and `flask segments explain`.
+"""Plain-English summaries of rules, for the segment pages and `flask segments describe`.
 
 Negative operators say that they include patients with no value, because that is what
 they do (`sex is not F` counts patients whose sex is unrecorded).

@@ -30,7 +30,7 @@ from segments.nodes import (
     SegmentRef,
     TraitLeaf,
 )
-from segments.rules import RuleError, parse_rule
+from segments.rules import MAX_REFERENCE_DEPTH, RuleError, parse_rule
 
 DEFAULT_TZ = "America/Chicago"
 TEXT_COLUMNS = {
@@ -138,6 +138,9 @@ def _eval_segment(name: str, ctx: Context) -> pd.Series:
         raise RuleError(f"segment {name!r} refers to itself (via {' → '.join(ctx.stack)})")
     if ctx.resolve_segment is None:
         raise RuleError(f"segment {name!r}: segment references are not available here")
+    if len(ctx.stack) >= MAX_REFERENCE_DEPTH:
+        raise RuleError(f"the rule refers to segments more than {MAX_REFERENCE_DEPTH} levels "
+                        f"deep (via {' → '.join(ctx.stack)})")
     inner = Context(
         ctx.facets, ctx.events, ctx.as_of, ctx.tz, ctx.resolve_segment,
         ctx.stack + (name,), ctx.cache,

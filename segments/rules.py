@@ -5,10 +5,15 @@ custom attributes (`trait`) and behavioural events. `parse_rule` turns JSON into
 typed nodes of `segments.nodes`; `validate_rule` returns the normalised JSON that is
 stored. Every error names the path of the offending node (`$.all[1].value`), never a
 patient value.
+
+Bounds keep every accepted rule evaluable: at most `MAX_DEPTH` levels of nesting, spans
+of at most about a century, ages 0–150, bounded counts, finite numbers, and dates that
+pandas can hold.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import Any
 
@@ -69,7 +74,14 @@ LIFECYCLE_STAGES = ("onboarding", "active_treatment", "follow_up", "preventive",
 SEX_VALUES = {"f": "F", "female": "F", "m": "M", "male": "M", "other": "other",
               "unknown": "unknown"}
 
-
+MAX_DEPTH = 32  # levels of nesting below the root node
+MAX_REFERENCE_DEPTH = 8  # segments reached through segment references, one inside another
+MAX_DAYS = 36500
+MAX_SPAN = {"days": MAX_DAYS, "weeks": 5200, "months": 1200}
+MAX_EVENT_COUNT = 1_000_000
+MAX_NUMBER = 10**15  # traits and event properties; beyond it comparisons lose meaning
+NUMBER_RANGES = {"age": (0, 150)}
+FIRST_DATE, LAST_DATE = date(1800, 1, 1), date(2200, 12, 31)
 
 
 def validate_rule(rule: Any) -> dict:
@@ -77,8 +89,10 @@ def validate_rule(rule: Any) -> dict:
     return to_json(parse_rule(rule))
 
 
-def parse_rule(rule: Any, path: str = "$") -> Node:
+def parse_rule(rule: Any, path: str = "$", depth: int = 0) -> Node:
     """Turn a JSON rule into typed nodes; errors name the path of the bad node."""
+    if depth > MAX_DEPTH:
+        raise RuleError(f"{path}: rule is nested more than {MAX_DEPTH} levels deep")
     if not isinstance(rule, dict):
         raise RuleError(f"{path}: a rule node must be an object")
     kinds = [k for k in ("all", "any", "not", "segment", "field", "trait", "event") if k in rule]
@@ -86,22 +100,26 @@ def parse_rule(rule: Any, path: str = "$") -> Node:
         raise RuleError(
             f"{path}: a node needs exactly one of all, any, not, segment, field, trait, event"
         )
+    if kinds[0] in ("all", "any", "not"):
+        return _PARSERS[kinds[0]](rule, path, depth)
     return _PARSERS[kinds[0]](rule, path)
 
 
-def _parse_group(rule: dict, path: str) -> Node:
+def _parse_group(rule: dict, path: str, depth: int) -> Node:
     key = "all" if "all" in rule else "any"
     _only_keys(rule, {key}, path)
     children = rule[key]
     if not isinstance(children, list) or not children:
         raise RuleError(f"{path}.{key}: must be a non-empty list of nodes")
-    parsed = tuple(parse_rule(c, f"{path}.{key}[{i}]") for i, c in enumerate(children))
+    parsed = tuple(
+        parse_rule(c, f"{path}.{key}[{i}]", depth + 1) for i, c in enumerate(children)
+    )
     return AllNode(parsed) if key == "all" else AnyNode(parsed)
 
 
-def _parse_not(rule: dict, path: str) -> Node:
+def _parse_not(rule: dict, path: str, depth: int) -> Node:
     _only_keys(rule, {"not"}, path)
-    return NotNode(parse_rule(rule["not"], f"{path}.not"))
+    return NotNode(parse_rule(rule["not"], f"{path}.not", depth + 1))
 
 
 def _parse_segment(rule: dict, path: str) -> Node:
@@ -120,7 +138,10 @@ def _parse_field(rule: dict, path: str) -> Node:
     kind = FIELD_KINDS[field]
     op = _op(rule, KIND_OPS[kind], path)
     value = _value(kind, op, rule.get("value"), f"{path}.value")
-    return FieldLeaf(field, op, _field_value(field, value, f"{path}.value"))
+    value = _field_value(field, value, f"{path}.value")
+    if field in NUMBER_RANGES:
+        _check_range(field, value, f"{path}.value")
+    return FieldLeaf(field, op, value)
 
 
 def _parse_trait(rule: dict, path: str) -> Node:
@@ -134,12 +155,10 @@ def _parse_event(rule: dict, path: str) -> Node:
     _only_keys(rule, {"event", "op", "value", "within_days", "where"}, path)
     name = _name(rule["event"], f"{path}.event")
     op = _op(rule, EVENT_OPS, path)
-    if op == "not_performed":
-        count = 0 if rule.get("value") is None else _count(rule["value"], f"{path}.value")
-    else:
-        count = _count(rule.get("value"), f"{path}.value")
+    counted = op != "not_performed" or rule.get("value") is not None
+    count = _count(rule.get("value"), f"{path}.value", 0, MAX_EVENT_COUNT) if counted else 0
     days = rule.get("within_days")
-    days = None if days is None else _count(days, f"{path}.within_days", minimum=1)
+    days = None if days is None else _count(days, f"{path}.within_days", 1, MAX_DAYS)
     where = rule.get("where") or []
     if not isinstance(where, list):
         raise RuleError(f"{path}.where: must be a list of property filters")
@@ -186,10 +205,20 @@ def _op(rule: dict, allowed: tuple[str, ...], path: str) -> str:
     return op
 
 
-def _count(value: Any, path: str, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise RuleError(f"{path}: must be a whole number >= {minimum}")
+def _count(value: Any, path: str, minimum: int, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise RuleError(f"{path}: must be a whole number from {minimum} to {maximum}")
     return value
+
+
+def _check_range(field: str, value: Value, path: str) -> None:
+    """Field-specific bounds of numeric values (ages are 0 to 150)."""
+    low, high = NUMBER_RANGES[field]
+    values = value if isinstance(value, tuple) else (value,)
+    for i, v in enumerate(values):
+        if isinstance(v, int | float) and not low <= v <= high:
+            where = f"{path}[{i}]" if isinstance(value, tuple) else path
+            raise RuleError(f"{where}: {field} is {low} to {high}")
 
 
 def _value(kind: str, op: str, value: Any, path: str) -> Value:
@@ -213,6 +242,17 @@ def _value(kind: str, op: str, value: Any, path: str) -> Value:
     return _scalar(kind, value, path)
 
 
+def _number(value: Any, path: str) -> float | int:
+    """A finite number within ±`MAX_NUMBER` (JSON allows NaN, Infinity and 1e309)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RuleError(f"{path}: must be a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RuleError(f"{path}: must be a finite number")
+    if not -MAX_NUMBER <= value <= MAX_NUMBER:
+        raise RuleError(f"{path}: must be a number from -10^15 to 10^15")
+    return value
+
+
 def _scalar(kind: str, value: Any, path: str) -> Scalar | date:
     if kind == "bool":
         if not isinstance(value, bool):
@@ -220,15 +260,15 @@ def _scalar(kind: str, value: Any, path: str) -> Scalar | date:
         return value
     if kind == "date":
         return value if isinstance(value, bool) else _date(value, path)
-    if kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float)):
-        raise RuleError(f"{path}: must be a number")
+    if kind == "number":
+        return _number(value, path)
     if kind in ("text", "set") and not isinstance(value, str | int):
         raise RuleError(f"{path}: must be a string")
     if kind in ("text", "set"):
         return str(value)
     if not isinstance(value, str | int | float | bool):
         raise RuleError(f"{path}: must be a string, number or boolean")
-    return value
+    return value if isinstance(value, str | bool) else _number(value, path)
 
 
 def _between(kind: str, value: Any, path: str) -> tuple:
@@ -243,17 +283,14 @@ def _between(kind: str, value: Any, path: str) -> tuple:
     return bounds
 
 
-def _number(value: Any, path: str) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RuleError(f"{path}: must be a number")
-    return value
-
-
 def _date(value: Any, path: str) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except (TypeError, ValueError):
         raise RuleError(f"{path}: must be an ISO date (YYYY-MM-DD)") from None
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise RuleError(f"{path}: dates run from {FIRST_DATE} to {LAST_DATE}")
+    return day
 
 
 def _relative(value: Any, path: str) -> Relative:
@@ -263,7 +300,7 @@ def _relative(value: Any, path: str) -> Relative:
     ):
         raise RuleError(f'{path}: must be {{"days"|"weeks"|"months": N}}')
     unit, amount = next(iter(value.items()))
-    return Relative(unit, _count(amount, f"{path}.{unit}"))
+    return Relative(unit, _count(amount, f"{path}.{unit}", 0, MAX_SPAN[unit]))
 
 
 def _field_value(field: str, value: Value, path: str) -> Value:

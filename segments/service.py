@@ -27,11 +27,12 @@ from segments.columns import seed_from_snapshot
 from segments.evaluate import evaluate, reachable_mask
 from segments.models import Segment, SegmentChange, SegmentMember
 from segments.nodes import Node, segment_names, to_json
-from segments.rules import RuleError, parse_rule
-from segments.signals import membership_changed
+from segments.rules import MAX_REFERENCE_DEPTH, RuleError, parse_rule
+from segments.signals import membership_changed, segment_in_use
 
 MAX_NAME = 120
 MAX_CACHE_ENTRIES = 256
+FIRST_AS_OF, LAST_AS_OF = date(1900, 1, 1), date(2199, 12, 31)
 
 
 class DuplicateName(RuleError):
@@ -50,9 +51,8 @@ class Population:
         if len(self.cache) > MAX_CACHE_ENTRIES:  # per-day entries pile up in a long process
             for key in [k for k in self.cache if k[0] != "static"]:
                 self.cache.pop(key, None)
-        resolve = partial(_referenced_rule, session)
-        return evaluate(rule, self.facets, self.events, instant, resolve, tz=_org_tz(),
-                        cache=self.cache)
+        return evaluate(rule, self.facets, self.events, instant, segment_resolver(session),
+                        tz=org_timezone(), cache=self.cache)
 
     def counts(self, session: Session, rule: dict | Node, instant: datetime) -> dict:
         mask = self.members(session, rule, instant)
@@ -80,15 +80,25 @@ def load_population(session: Session) -> Population:
 
 
 def resolve_as_of(as_of: str | date | datetime | None) -> datetime:
-    """An as-of date (end of that day, organisation time) or instant; None means now."""
+    """An as-of date (end of that day, organisation time) or instant; None means now.
+
+    Years are bounded so that a century back from "today" is still a date (RuleError)."""
     if isinstance(as_of, datetime):
         if as_of.tzinfo is None:
             raise ValueError("as_of must be a timezone-aware instant")
+        _check_as_of(as_of.date())
         return as_of
-    return as_of_instant(as_of, _org_tz()) if as_of is not None else utcnow()
+    if isinstance(as_of, date):
+        _check_as_of(as_of)
+    return as_of_instant(as_of, org_timezone()) if as_of is not None else utcnow()
 
 
-def _org_tz() -> str:
+def _check_as_of(day: date) -> None:
+    if not FIRST_AS_OF <= day <= LAST_AS_OF:
+        raise RuleError(f"as_of: must be a date from {FIRST_AS_OF} to {LAST_AS_OF}")
+
+
+def org_timezone() -> str:
     return current_app.config["ORG_TIMEZONE"]
 
 
@@ -125,6 +135,11 @@ def get_segment_by_id(session: Session, segment_id: str) -> Segment:
     return segment
 
 
+def segment_resolver(session: Session):
+    """`name -> rule` of saved segments, for rules that refer to other segments."""
+    return partial(_referenced_rule, session)
+
+
 def _referenced_rule(session: Session, name: str) -> dict:
     try:
         return get_segment(session, name).rule
@@ -132,12 +147,17 @@ def _referenced_rule(session: Session, name: str) -> dict:
         raise RuleError(f"segment {name!r} does not exist") from None
 
 
-def create_segment(session: Session, name: str, rule: dict, description: str = "") -> Segment:
-    """Create or update (by name) a segment with a validated rule."""
+def create_segment(session: Session, name: str, rule: dict, description: str = "",
+                   *, replace: bool = True) -> Segment:
+    """Create or update (by name) a segment with a validated rule.
+
+    With `replace=False` an existing name is refused (`DuplicateName`)."""
     name = _check_name(name)
     node = parse_rule(rule)
     _check_references(session, name, node)
     segment = session.scalar(select(Segment).where(Segment.name == name))
+    if segment is not None and not replace:
+        raise DuplicateName(f"a segment named {name!r} already exists")
     if segment is None:
         segment = Segment(id=new_id(), name=name)
         session.add(segment)
@@ -171,18 +191,58 @@ def _check_name(name: str) -> str:
 
 
 def _check_references(session: Session, name: str, node: Node, seen: tuple = ()) -> None:
-    """Referenced segments must exist and must not lead back to `name`."""
+    """Referenced segments must exist, must not lead back to `name`, and must not chain
+    more than `MAX_REFERENCE_DEPTH` segments deep."""
     for ref in sorted(segment_names(node)):
         if ref == name or ref in seen:
             raise RuleError(f"segment {name!r} would refer to itself through {ref!r}")
+        if len(seen) >= MAX_REFERENCE_DEPTH:
+            raise RuleError(f"segment {name!r} refers to segments more than "
+                            f"{MAX_REFERENCE_DEPTH} levels deep (via {' → '.join(seen)})")
         inner = parse_rule(_referenced_rule(session, ref))
         _check_references(session, name, inner, seen + (ref,))
 
 
+def find_segment(session: Session, name: str) -> Segment | None:
+    """The segment called `name` (trimmed), or None."""
+    return session.scalar(select(Segment).where(Segment.name == (name or "").strip()))
+
+
+def workflows_using(session: Session, segment: Segment) -> list[str] | None:
+    """Names of the active workflows that use `segment` (sorted), as told by receivers of
+    `segment_in_use` (segments cannot import campaigns); None when nobody answers."""
+    if not segment_in_use.receivers:
+        return None
+    names: set[str] = set()
+    for _receiver, found in segment_in_use.send(segment, session=session):
+        names.update(found or ())
+    return sorted(names)
+
+
+def refresh_segments(session: Session, segments: list[Segment], as_of=None) -> list[dict]:
+    """Recompute and store several segments' membership against one decrypted population:
+    per segment `{"id", "name", "members", "entered", "exited"}` (counts)."""
+    instant = resolve_as_of(as_of)
+    population = load_population(session) if segments else None
+    results = []
+    for segment in segments:
+        entered, exited = refresh_membership(session, segment, instant, population)
+        results.append({"id": segment.id, "name": segment.name,
+                        "members": len(member_ids(session, segment)),
+                        "entered": len(entered), "exited": len(exited)})
+    return results
+
+
 def member_ids(session: Session, segment: Segment) -> list[str]:
-    """Current members' internal patient ids (sorted)."""
+    """Stored members' internal patient ids (sorted), as of the last refresh."""
     query = select(SegmentMember.patient_id).where(SegmentMember.segment_id == segment.id)
     return sorted(session.scalars(query))
+
+
+def evaluate_members(session: Session, segment: Segment, as_of=None) -> list[str]:
+    """Who would be a member as of `as_of` (sorted ids); reads only, writes nothing."""
+    mask = load_population(session).members(session, segment.rule, resolve_as_of(as_of))
+    return sorted(mask.index[mask.to_numpy()])
 
 
 def refresh_membership(

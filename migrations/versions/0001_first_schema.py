@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-03 17:35:21.471208
+Create Date: 2026-12-03 18:40:52.025862
 """
 
 from alembic import op
@@ -28,7 +28,8 @@ def upgrade() -> None:
     sa.Column('prev_hash', sa.String(length=64), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events')),
-    sa.UniqueConstraint('hash', name=op.f('uq_audit_events_hash'))
+    sa.UniqueConstraint('hash', name=op.f('uq_audit_events_hash')),
+    sa.UniqueConstraint('prev_hash', name=op.f('uq_audit_events_prev_hash'))
     )
     op.create_table('caught_messages',
     sa.Column('id', sa.String(length=32), nullable=False),
@@ -110,6 +111,14 @@ def upgrade() -> None:
     with op.batch_alter_table('patients', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_patients_email_bidx'), ['email_bidx'], unique=False)
 
+    op.create_table('security_notifications',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('user_id', sa.String(length=32), nullable=False),
+    sa.Column('details', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_security_notifications'))
+    )
     op.create_table('segments',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('name', sa.String(length=120), nullable=False),
@@ -141,6 +150,7 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('purpose', sa.String(length=16), nullable=False),
     sa.Column('user_id', sa.String(length=32), nullable=True),
+    sa.Column('session_id', sa.String(length=32), nullable=True),
     sa.Column('challenge', sa.LargeBinary(), nullable=False),
     sa.Column('expires_at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webauthn_challenges'))
@@ -159,6 +169,7 @@ def upgrade() -> None:
     op.create_table('enrollment_links',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('user_id', sa.String(length=32), nullable=False),
+    sa.Column('purpose', sa.String(length=16), server_default='invite', nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('expires_at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('used_at', core.db.UTCDateTime(timezone=True), nullable=True),
@@ -194,6 +205,19 @@ def upgrade() -> None:
     with op.batch_alter_table('patient_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_patient_events_patient_id'), ['patient_id'], unique=False)
 
+    op.create_table('recovery_codes',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('user_id', sa.String(length=32), nullable=False),
+    sa.Column('salt', sa.LargeBinary(), nullable=False),
+    sa.Column('code_hash', sa.LargeBinary(), nullable=False),
+    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_recovery_codes_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_recovery_codes'))
+    )
+    with op.batch_alter_table('recovery_codes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_recovery_codes_user_id'), ['user_id'], unique=False)
+
     op.create_table('segment_changes',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('segment_id', sa.String(length=32), nullable=False),
@@ -219,6 +243,24 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('segment_members', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_segment_members_patient_id'), ['patient_id'], unique=False)
+
+    op.create_table('staff_sessions',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.String(length=32), nullable=False),
+    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('stepped_up_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_reason', sa.String(length=24), nullable=True),
+    sa.Column('user_agent_class', sa.String(length=32), nullable=False),
+    sa.Column('ip_prefix', sa.String(length=48), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_staff_sessions_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_sessions')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_staff_sessions_token_hash'))
+    )
+    with op.batch_alter_table('staff_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_staff_sessions_user_id'), ['user_id'], unique=False)
 
     op.create_table('workflows',
     sa.Column('id', sa.String(length=32), nullable=False),
@@ -328,6 +370,10 @@ def downgrade() -> None:
 
     op.drop_table('enrollments')
     op.drop_table('workflows')
+    with op.batch_alter_table('staff_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_staff_sessions_user_id'))
+
+    op.drop_table('staff_sessions')
     with op.batch_alter_table('segment_members', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_segment_members_patient_id'))
 
@@ -336,6 +382,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_segment_changes_segment_id'))
 
     op.drop_table('segment_changes')
+    with op.batch_alter_table('recovery_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_recovery_codes_user_id'))
+
+    op.drop_table('recovery_codes')
     with op.batch_alter_table('patient_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_patient_events_patient_id'))
 
@@ -353,6 +403,7 @@ def downgrade() -> None:
     op.drop_table('users')
     op.drop_table('suppressions')
     op.drop_table('segments')
+    op.drop_table('security_notifications')
     with op.batch_alter_table('patients', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_patients_email_bidx'))
 

@@ -16,6 +16,12 @@ def csrf_from(client, path: str) -> str:
     return CSRF_META.search(page.get_data(as_text=True)).group(1)
 
 
+def forget_cookies(client) -> None:
+    """Drop both cookies: Flask's (CSRF, pending challenge) and the sign-in session's."""
+    client.delete_cookie("session")
+    client.delete_cookie("sendwell")
+
+
 def post_json(client, url: str, token: str, body: dict | None = None):
     return client.post(url, json=body or {}, headers={"X-CSRFToken": token})
 

@@ -6,7 +6,7 @@ import pytest
 
 from core.db import new_session
 from tests.auth.authenticator import SoftAuthenticator
-from tests.auth.ceremony import invite, register
+from tests.auth.ceremony import forget_cookies, invite, register
 
 
 @pytest.fixture
@@ -35,5 +35,5 @@ def enrolled(app, client, runner, authenticator):
     token = invite(runner)
     response = register(client, token, authenticator)
     assert response.status_code == 200, response.get_data(as_text=True)
-    client.delete_cookie("session")
+    forget_cookies(client)
     return authenticator

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from auth.models import EnrollmentLink, Passkey, User, WebAuthnChallenge
+from auth.models import EnrollmentLink, Passkey, StaffSession, User, WebAuthnChallenge
 from core.clock import utcnow
 from core.models import AuditEvent
 from tests.auth.authenticator import b64url
@@ -19,6 +19,12 @@ from tests.auth.ceremony import (
     sign_in,
     sign_out,
 )
+
+
+def latest_session(session) -> StaffSession:
+    return session.scalars(
+        select(StaffSession).order_by(StaffSession.created_at.desc()).limit(1)
+    ).one()
 
 
 def actions(session) -> list[str]:
@@ -131,22 +137,39 @@ def test_logout_ends_the_session(client, enrolled, session):
     assert "auth.signed_out" in actions(session)
 
 
-def test_idle_session_times_out(app, client, enrolled):
+def test_idle_session_times_out(app, client, enrolled, session):
     assert sign_in(client, enrolled).status_code == 200
     idle = app.config["SESSION_IDLE_MINUTES"] + 1
-    with client.session_transaction() as cookie:
-        cookie["auth_seen_at"] = (utcnow() - timedelta(minutes=idle)).timestamp()
+    session.execute(update(StaffSession).values(last_seen_at=utcnow() - timedelta(minutes=idle)))
+    session.commit()
     response = client.get("/")
     assert response.status_code == 302
     assert response.headers["Location"] == "/auth/login"
+    session.expire_all()
+    assert latest_session(session).revoked_reason == "idle_timeout"
 
 
-def test_absolute_session_limit(app, client, enrolled):
+def test_active_session_within_idle_limit_continues(app, client, enrolled, session):
+    assert sign_in(client, enrolled).status_code == 200
+    idle = app.config["SESSION_IDLE_MINUTES"] - 1
+    session.execute(update(StaffSession).values(last_seen_at=utcnow() - timedelta(minutes=idle)))
+    session.commit()
+    assert client.get("/").status_code == 200
+    session.expire_all()
+    seen = latest_session(session).last_seen_at
+    assert utcnow() - seen < timedelta(seconds=30)  # the visit was recorded
+
+
+def test_absolute_session_limit(app, client, enrolled, session):
     assert sign_in(client, enrolled).status_code == 200
     hours = app.config["SESSION_ABSOLUTE_HOURS"] + 1
-    with client.session_transaction() as cookie:
-        cookie["auth_signed_in_at"] = (utcnow() - timedelta(hours=hours)).timestamp()
+    row = latest_session(session)
+    session.execute(update(StaffSession).where(StaffSession.id == row.id).values(
+        created_at=utcnow() - timedelta(hours=hours)))
+    session.commit()
     assert client.get("/").status_code == 302
+    session.refresh(row)
+    assert row.revoked_reason == "absolute_timeout"
 
 
 def test_disabled_user_cannot_sign_in(client, enrolled, session):

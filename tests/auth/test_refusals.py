@@ -12,7 +12,15 @@ from auth.models import Passkey, WebAuthnChallenge
 from core.clock import utcnow
 from core.models import AuditEvent
 from tests.auth.authenticator import SoftAuthenticator
-from tests.auth.ceremony import csrf_from, invite, login_options, post_json, register, sign_in
+from tests.auth.ceremony import (
+    csrf_from,
+    forget_cookies,
+    invite,
+    login_options,
+    post_json,
+    register,
+    sign_in,
+)
 
 NOT_VERIFIED = {"error": "The passkey could not be verified."}
 STALE = {"error": "The sign-in request is no longer valid; please try again."}
@@ -46,7 +54,7 @@ def test_assertion_replayed_against_a_new_challenge_is_refused(client, enrolled,
     csrf, options = login_options(client)
     assertion = enrolled.get(options)
     assert post_json(client, "/auth/login/verify", csrf, assertion).status_code == 200
-    client.delete_cookie("session")
+    forget_cookies(client)
     csrf, _fresh = login_options(client)
     replay = post_json(client, "/auth/login/verify", csrf, assertion)
     assert replay.status_code == 400

@@ -128,3 +128,16 @@ def test_sender_without_subcommand_loops_until_interrupted(runner, monkeypatch):
     assert result.exit_code == 0, result.output
     assert len(passes) == 2
     assert "sender: stopped" in result.stderr
+
+
+def test_replacing_a_segment_rule_names_the_active_workflows_sending_to_it(
+        session, runner, tmp_path):
+    make_patient(session)
+    launched_workflow(session)
+    session.commit()
+    rule = tmp_path / "rule.json"
+    rule.write_text(json.dumps({"field": "sex", "op": "eq", "value": "F"}))
+    result = runner.invoke(args=["segments", "create", "everyone", "--rule", str(rule),
+                                 "--replace"])
+    assert result.exit_code == 0, result.output
+    assert "active workflows using it follow the new rule: Check-up;" in result.stderr

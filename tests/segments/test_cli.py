@@ -1,4 +1,4 @@
-"""`flask segments count|create|members|explain`: JSON on stdout, exit codes, audit."""
+"""`flask segments count|create|members|describe`: JSON on stdout, exit codes, audit."""
 
 from __future__ import annotations
 
@@ -93,3 +93,46 @@ def test_members_of_unknown_segment_exits_1(runner):
 def test_explain_summarises_a_rule(runner, rule_file):
     result = runner.invoke(args=["segments", "explain", "--rule", rule_file(WOMEN), "--json"])
     assert json.loads(result.stdout) == {"rule": WOMEN, "summary": "sex is F"}
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["count", "--json"], "Missing option '--rule'"),
+    (["count", "--rule", "RULE", "--as-of", "31/12/2023", "--json"], "Invalid value"),
+    (["members", "--json"], "Missing argument 'NAME'"),
+    (["explain", "women", "--json"], "give NAME and CDP_ID, or only --rule FILE"),
+    (["refresh", "a", "b", "--json"], "unexpected extra argument"),
+    (["nonsense", "--json"], "No such command 'nonsense'"),
+])
+def test_wrong_usage_with_json_is_one_json_object_and_exit_2(runner, rule_file, args,
+                                                             fragment):
+    args = [rule_file(WOMEN) if a == "RULE" else a for a in args]
+    result = runner.invoke(args=["segments", *args])
+    assert result.exit_code == 2
+    assert fragment in json.loads(result.stdout)["error"]
+    assert "Usage:" in result.stderr
+
+
+def test_wrong_usage_without_json_prints_nothing_on_stdout(runner):
+    result = runner.invoke(args=["segments", "count"])
+    assert (result.exit_code, result.stdout) == (2, "")
+
+
+def test_an_unexpected_failure_is_still_one_json_object(runner, session, rule_file,
+                                                        monkeypatch, caplog):
+    """A bug (not a reported failure) answers `{"error"}` and exit 1; the log gets the
+    traceback's frames but not the exception's message, which could hold data."""
+    from segments import service
+
+    secret = "-".join(["patient", "value", "123"])  # not in the source the frames quote
+
+    def broken(*_args, **_kwargs):
+        raise KeyError(secret)
+
+    monkeypatch.setattr(service, "count_rule", broken)
+    result = runner.invoke(args=["segments", "count", "--rule", rule_file(WOMEN), "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {
+        "error": "internal error (KeyError); details are in the log"}
+    assert "in count_command" in caplog.text
+    assert secret not in caplog.text + result.output
+    assert actions(session) == []

@@ -54,7 +54,7 @@ INVALID = [
     ({"field": "state", "op": "in", "value": []}, "$.value: in needs a non-empty list"),
     ({"event": "Portal Login", "op": "count_at_least"}, "$.value: must be a whole number"),
     ({"event": "Portal Login", "op": "count_at_least", "value": 1, "within_days": 0},
-     "$.within_days: must be a whole number >= 1"),
+     "$.within_days: must be a whole number from 1 to 36500"),
     ({"event": "X", "op": "count_at_most", "value": 1, "where": [{"property": "p", "op": "gt",
                                                                "value": "a"}]},
      "$.where[0].value: gt needs a number"),
